@@ -1,0 +1,42 @@
+"""`create_app(settings)`: the FastAPI application with its upstream channels and key store."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from prometheus_client import make_asgi_app
+
+from gateway.errors import install_error_handlers
+from gateway.keystore import KeyStore
+from gateway.routers import catalog, health, tts
+from gateway.settings import GatewaySettings
+from gateway.upstreams import Upstreams
+
+
+def create_app(settings: GatewaySettings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.keys = KeyStore(settings.database_path)
+        app.state.upstreams = Upstreams(settings)
+        app.state.previews = {}
+        try:
+            yield
+        finally:
+            await app.state.upstreams.close()
+            app.state.keys.close()
+
+    app = FastAPI(
+        title="speechmesh",
+        description="Self-hosted speech API: the documented /v1/ REST API over gRPC services.",
+        version="0.1.0",
+        lifespan=lifespan,
+        redirect_slashes=False,
+    )
+    install_error_handlers(app)
+    for router in (tts.router, catalog.router, health.router):
+        app.include_router(router)
+    app.mount("/metrics", make_asgi_app())
+    return app

@@ -1,0 +1,116 @@
+"""The documented error JSON, and the one table from gRPC status to HTTP status + code.
+
+Every error leaves as `{"error": {"code", "message", ...fields}}`. Services attach a
+google.rpc.ErrorInfo to their status; its metadata become the extra fields (e.g.
+`param`, `model`). Unexpected exceptions are logged and answered with a generic 500:
+a stack trace never reaches a client.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import grpc
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from google.rpc import status_pb2
+from starlette.exceptions import HTTPException
+
+from speechmesh.runtime.status import error_info
+
+log = logging.getLogger(__name__)
+
+ERROR_BY_STATUS: dict[grpc.StatusCode, tuple[int, str]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: (400, "bad_request"),
+    grpc.StatusCode.OUT_OF_RANGE: (400, "bad_request"),
+    grpc.StatusCode.UNAUTHENTICATED: (401, "unauthorized"),
+    grpc.StatusCode.PERMISSION_DENIED: (403, "forbidden"),
+    grpc.StatusCode.NOT_FOUND: (404, "not_found"),
+    # speechmesh uses FAILED_PRECONDITION for a documented model not installed here.
+    grpc.StatusCode.FAILED_PRECONDITION: (404, "not_found"),
+    grpc.StatusCode.RESOURCE_EXHAUSTED: (429, "rate_limited"),
+    grpc.StatusCode.UNAVAILABLE: (503, "model_loading"),
+    grpc.StatusCode.DEADLINE_EXCEEDED: (504, "timeout"),
+}
+# A reason that names the failure more precisely than its status code does.
+ERROR_BY_REASON: dict[str, tuple[int, str]] = {"FILE_TOO_LARGE": (413, "file_too_large")}
+INTERNAL = (500, "internal_error")
+RETRY_AFTER_SECONDS = 5
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, **fields: object) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.fields = fields
+
+
+def error_response(status: int, code: str, message: str, fields: dict | None = None, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message, **(fields or {})}}, status_code=status, headers=headers)
+
+
+def rpc_error_response(error: grpc.aio.AioRpcError, service: str = "upstream") -> JSONResponse:
+    info = error_info(_rich_status(error))
+    fields = dict(info.metadata) if info else {}
+    status, code = ERROR_BY_REASON.get(info.reason if info else "") or ERROR_BY_STATUS.get(error.code(), INTERNAL)
+    message = error.details() or ""
+    headers = None
+    if error.code() is grpc.StatusCode.UNAVAILABLE:
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        if info is None:
+            message = f"The {service} service is not reachable yet; retry in a few seconds."
+    elif (status, code) == INTERNAL:
+        log.error("upstream error", extra={"service": service, "grpc_code": error.code().name, "details": message})
+        message = "Internal server error; please retry later."
+        fields = {}
+    return error_response(status, code, message, fields, headers)
+
+
+def _rich_status(error: grpc.aio.AioRpcError) -> status_pb2.Status | None:
+    for key, value in error.trailing_metadata() or ():
+        if key == "grpc-status-details-bin" and isinstance(value, bytes):
+            return status_pb2.Status.FromString(value)
+    return None
+
+
+def _validation_message(error: RequestValidationError) -> tuple[str, dict]:
+    first = error.errors()[0]
+    loc = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
+    param = ".".join(loc)
+    if first.get("type") == "json_invalid":
+        return "The request body is not valid JSON.", {}
+    if first.get("type") == "missing":
+        return f"'{param}' is required.", {"param": param}
+    detail = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    return (f"'{param}': {detail}." if param else f"{detail}."), ({"param": param} if param else {})
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, error: ApiError) -> JSONResponse:
+        return error_response(error.status, error.code, error.message, error.fields)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
+        message, fields = _validation_message(error)
+        return error_response(400, "bad_request", message, fields)
+
+    @app.exception_handler(grpc.aio.AioRpcError)
+    async def rpc_error(_: Request, error: grpc.aio.AioRpcError) -> JSONResponse:
+        return rpc_error_response(error)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, error: HTTPException) -> JSONResponse:
+        if error.status_code == 404:
+            return error_response(404, "not_found", f"No endpoint {request.method} {request.url.path}.")
+        if error.status_code == 405:
+            return error_response(405, "method_not_allowed", f"{request.method} is not allowed on {request.url.path}.")
+        return error_response(error.status_code, "bad_request", str(error.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        log.exception("unhandled error", extra={"path": request.url.path})
+        return error_response(*INTERNAL, "Internal server error; please retry later.")

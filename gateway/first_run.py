@@ -1,0 +1,79 @@
+"""`python -m gateway.first_run`, started by `make run` beside the services.
+
+Makes sure a local API key exists (kept in var/first-run-key, mode 600), waits until
+the gateway reports every service ready, prints a first request to try, then stays
+up: honcho stops the whole set when any of its processes exits.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+import urllib.error
+import urllib.request
+
+from gateway.keystore import KeyStore
+from gateway.settings import GatewaySettings
+
+WAIT_SECONDS = 300
+
+
+def _key(settings: GatewaySettings) -> str:
+    path = settings.database_path.parent / "first-run-key"
+    store = KeyStore(settings.database_path)
+    try:
+        if path.exists() and store.lookup(path.read_text().strip()):
+            return path.read_text().strip()
+        _, secret = store.create("make-run", "pro")
+    finally:
+        store.close()
+    path.touch(mode=0o600)
+    path.write_text(secret + "\n")
+    return secret
+
+
+def _wait_ready(base: str) -> bool:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{base}/readyz", timeout=2) as reply:
+                if reply.status == 200:
+                    return True
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def main() -> None:
+    settings = GatewaySettings()
+    secret = _key(settings)
+    base = f"http://{settings.host}:{settings.port}"
+    if not _wait_ready(base):
+        print(f"speechmesh did not become ready within {WAIT_SECONDS} s; see the logs above.", file=sys.stderr)
+        sys.exit(1)
+    print(
+        f"""
+speechmesh is ready on {base}  (API key for this machine: {secret})
+
+Try it:
+  curl -X POST {base}/v1/tts/ \\
+    -H "Authorization: Bearer {secret}" \\
+    -H "Content-Type: application/json" \\
+    -d '{{"model": "piper", "text": "Hello from speechmesh! This is a test.", "voice": "en_US-joe-medium", "format": "mp3"}}' \\
+    --output output.mp3
+
+  curl -H "Authorization: Bearer {secret}" {base}/v1/voices/
+  curl -H "Authorization: Bearer {secret}" {base}/v1/models/
+
+More keys: .venv/bin/python -m gateway.keys create --name my-app --plan pro
+Press Ctrl-C to stop every service.
+""",
+        flush=True,
+    )
+    signal.pause()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""GET /v1/models/ and /v1/voices/, built from what the services report, plus voice previews."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import grpc
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+
+from gateway.auth import authenticate
+from gateway.errors import ApiError
+from gateway.routers import both
+from gateway.routers.tts import collect
+from gateway.schemas import Gender, ModelOut, ModelsOut, VoiceOut, VoicesOut
+from speechmesh.convert import ENUM_BY_GENDER, GENDER_BY_ENUM
+from speechmesh.v1 import common_pb2, models_pb2, tts_pb2
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+_TYPE = {
+    models_pb2.TTS: "tts",
+    models_pb2.STT: "stt",
+    models_pb2.AUDIO: "audio",
+    models_pb2.VOICE_CONVERSION: "voice_conversion",
+    models_pb2.CHAT: "chat",
+}
+_TIER = {models_pb2.FREE: "free", models_pb2.STANDARD: "standard", models_pb2.PREMIUM: "premium"}
+_STATUS = {models_pb2.READY: "ready", models_pb2.LOADING: "loading", models_pb2.UNAVAILABLE: "unavailable"}
+# Seed page, "Credit costs": TTS credits per 1,000 characters by tier.
+TTS_CREDITS_PER_1K = {"free": 1, "standard": 2, "premium": 4}
+PREVIEW_TEXT = "Hello! This is {name}, one of the voices you can use for your project."
+
+
+def _model(info: models_pb2.ModelInfo) -> ModelOut:
+    kind, tier = _TYPE[info.type], _TIER[info.tier]
+    return ModelOut(
+        id=info.id,
+        name=info.name,
+        type=kind,
+        tier=tier,
+        languages=list(info.languages),
+        supports_cloning=info.supports_cloning,
+        supports_streaming=info.supports_streaming,
+        credits_per_1k_chars=TTS_CREDITS_PER_1K[tier] if kind == "tts" else None,
+        status=_STATUS[info.state],
+        unavailable_reason=info.unavailable_reason or None,
+    )
+
+
+@both(router, "GET", "/v1/models/", response_model=ModelsOut, dependencies=[Depends(authenticate)])
+async def list_models(request: Request) -> ModelsOut:
+    catalogs = request.app.state.upstreams.catalogs
+    timeout = request.app.state.settings.health_timeout_seconds * 5
+    replies = await asyncio.gather(
+        *(stub.ListModels(models_pb2.ListModelsRequest(), timeout=timeout) for stub in catalogs.values()),
+        return_exceptions=True,
+    )
+    models: list[ModelOut] = []
+    for name, reply in zip(catalogs, replies, strict=True):
+        if isinstance(reply, grpc.aio.AioRpcError):
+            log.warning("model listing failed", extra={"service": name, "grpc_code": reply.code().name})
+            continue
+        if isinstance(reply, BaseException):
+            raise reply
+        models += [_model(info) for info in reply.models]
+    return ModelsOut(models=models)
+
+
+@both(router, "GET", "/v1/voices/", response_model=VoicesOut, dependencies=[Depends(authenticate)])
+async def list_voices(
+    request: Request,
+    model: str | None = Query(None, description="Only voices of this model id."),
+    language: str | None = Query(None, description="Only voices of this language code."),
+    gender: Gender | None = Query(None, description="Only voices of this gender."),
+) -> VoicesOut:
+    reply = await request.app.state.upstreams.tts.ListVoices(
+        tts_pb2.ListVoicesRequest(model=model or "", language=language or "", gender=ENUM_BY_GENDER.get(gender or "", 0)),
+        timeout=request.app.state.settings.rpc_timeout_seconds,
+    )
+    base = str(request.base_url)
+    voices = [
+        VoiceOut(
+            id=voice.id,
+            name=voice.name,
+            model=voice.model,
+            language=voice.language,
+            gender=GENDER_BY_ENUM.get(voice.gender, "neutral"),  # type: ignore[arg-type]
+            preview_url=f"{base}v1/voices/preview/{voice.id}.mp3",
+        )
+        for voice in reply.voices
+    ]
+    return VoicesOut(voices=voices, total=len(voices))
+
+
+@router.get("/v1/voices/preview/{voice_id}.mp3", response_class=Response)
+async def voice_preview(voice_id: str, request: Request) -> Response:
+    """A short sample of a voice; public so that voice pickers can play it, synthesized once."""
+    cache: dict[str, bytes] = request.app.state.previews
+    if voice_id not in cache:
+        tts = request.app.state.upstreams.tts
+        voices = (await tts.ListVoices(tts_pb2.ListVoicesRequest(), timeout=10)).voices
+        voice = next((v for v in voices if v.id == voice_id), None)
+        if voice is None:
+            raise ApiError(404, "not_found", f"Voice '{voice_id}' does not exist; see /v1/voices/.", voice=voice_id)
+        call = tts.Synthesize(
+            tts_pb2.SynthesizeRequest(
+                text=PREVIEW_TEXT.format(name=voice.name),
+                model=voice.model,
+                voice=voice.id,
+                output=common_pb2.AudioOutputSpec(encoding=common_pb2.MP3),
+            ),
+            timeout=request.app.state.settings.rpc_timeout_seconds,
+        )
+        cache[voice_id], _ = await collect(call)
+    return Response(cache[voice_id], media_type="audio/mpeg", headers={"Cache-Control": "public, max-age=86400"})

@@ -1,0 +1,20 @@
+"""Liveness, readiness (every upstream SERVING) and Prometheus metrics; no auth."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+router = APIRouter()
+
+
+@router.get("/healthz")
+async def liveness() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readiness(request: Request) -> JSONResponse:
+    upstreams = await request.app.state.upstreams.health()
+    ready = all(state == "SERVING" for state in upstreams.values())
+    return JSONResponse({"ready": ready, "upstreams": upstreams}, status_code=200 if ready else 503)

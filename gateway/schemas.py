@@ -1,0 +1,61 @@
+"""Request and response bodies of the /v1/ JSON API, as the seed page documents them."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from speechmesh.common import limits
+
+Gender = Literal["male", "female", "neutral"]
+
+
+class TtsRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    model: str | None = Field(None, description="Model id (see /v1/models/); default: the server's default.")
+    text: str = Field(description="Text to speak; at most the plan's limit (Pro 5,000, Enterprise 50,000).")
+    voice: str | None = Field(None, description="Voice id (see /v1/voices/); default: the model's voice for the language.")
+    format: Literal["mp3", "wav", "flac", "ogg"] = Field("mp3", description="Output format.")
+    speed: float = Field(limits.SPEED_DEFAULT, ge=limits.SPEED_MIN, le=limits.SPEED_MAX, description="Speaking rate.")
+    language: str | None = Field(None, description="ISO 639-1 code; default: the voice's language.")
+    stream: bool = Field(False, description="Send audio while it is being synthesized.")
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, text: str) -> str:
+        if not text.strip():
+            raise ValueError("must contain something to say; it is empty or only whitespace")
+        return text
+
+
+class ModelOut(BaseModel):
+    id: str
+    name: str
+    type: str
+    tier: str
+    languages: list[str]
+    supports_cloning: bool
+    supports_streaming: bool
+    credits_per_1k_chars: int | None
+    status: Literal["ready", "loading", "unavailable"]
+    unavailable_reason: str | None = None
+
+
+class ModelsOut(BaseModel):
+    models: list[ModelOut]
+
+
+class VoiceOut(BaseModel):
+    id: str
+    name: str
+    model: str
+    language: str
+    gender: Gender
+    preview_url: str
+
+
+class VoicesOut(BaseModel):
+    voices: list[VoiceOut]
+    total: int

@@ -1,0 +1,21 @@
+"""Gateway configuration (environment prefix SPEECHMESH_GATEWAY_)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class GatewaySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SPEECHMESH_GATEWAY_", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="Address the HTTP server binds.")
+    port: int = Field(8000, ge=0, le=65535, description="HTTP port.")
+    database_path: Path = Field(Path("var/speechmesh.db"), description="SQLite file holding API keys.")
+    tts_address: str = Field("127.0.0.1:50051", description="host:port of the TTS gRPC service.")
+    rpc_timeout_seconds: float = Field(300.0, gt=0, description="Deadline of one upstream call.")
+    health_timeout_seconds: float = Field(1.0, gt=0, description="Deadline of one upstream health check.")
+    log_level: str = Field("INFO", description="Python logging level name.")
+    log_json: bool = Field(True, description="One JSON object per log line.")

@@ -1,0 +1,1 @@
+"""speechmesh's gRPC services, one package per independently scaled capability."""

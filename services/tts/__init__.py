@@ -1,0 +1,1 @@
+"""Text-to-speech service: voices, whole-file and streaming synthesis, cloning."""

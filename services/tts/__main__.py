@@ -1,0 +1,17 @@
+"""`python -m services.tts`: run the TTS service until SIGTERM."""
+
+import asyncio
+
+from speechmesh import runtime
+from services.tts.registry import build_registry
+from services.tts.server import SPEC
+from services.tts.settings import TtsSettings
+
+
+def main() -> None:
+    settings = TtsSettings()
+    asyncio.run(runtime.serve(SPEC, settings, build_registry(settings)))
+
+
+if __name__ == "__main__":
+    main()

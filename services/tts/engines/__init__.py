@@ -1,0 +1,1 @@
+"""Concrete TTS engines. Only `services.tts.registry` imports them, by model id."""

@@ -1,0 +1,87 @@
+"""TextToSpeech servicer: maps proto requests to the synthesis pipeline and back."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+
+from speechmesh.common.errors import InvalidArgument, ModelUnavailable
+from speechmesh.common.registry import EngineRegistry
+from speechmesh.convert import ENUM_BY_GENDER, GENDER_BY_ENUM, audio_metadata, output_spec
+from speechmesh.runtime import Blocking
+from speechmesh.v1 import tts_pb2, tts_pb2_grpc
+from services.tts.pipeline import EncodedSynthesis, plan_synthesis
+from services.tts.synthesizer import Synthesizer, VoiceCard
+
+
+def _voice(card: VoiceCard) -> tts_pb2.Voice:
+    return tts_pb2.Voice(
+        id=card.id,
+        name=card.name,
+        model=card.model,
+        language=card.language,
+        locale=card.locale,
+        gender=ENUM_BY_GENDER[card.gender],
+        sample_rate_hertz=card.sample_rate,
+    )
+
+
+def _matches(card: VoiceCard, request: tts_pb2.ListVoicesRequest) -> bool:
+    if request.model and card.model != request.model:
+        return False
+    wanted = request.language.lower().replace("_", "-")
+    if wanted and wanted not in (card.language, card.locale.lower()):
+        return False
+    return not request.gender or card.gender == GENDER_BY_ENUM.get(request.gender)
+
+
+class TextToSpeechServicer(tts_pb2_grpc.TextToSpeechServicer):
+    def __init__(self, registry: EngineRegistry[Synthesizer], blocking: Blocking) -> None:
+        self._registry = registry
+        self._blocking = blocking
+
+    async def ListVoices(self, request: tts_pb2.ListVoicesRequest, context: grpc.aio.ServicerContext) -> tts_pb2.ListVoicesResponse:
+        cards = [card for engine in self._registry.engines().values() for card in engine.voices()]
+        return tts_pb2.ListVoicesResponse(voices=[_voice(card) for card in cards if _matches(card, request)])
+
+    def Synthesize(self, request: tts_pb2.SynthesizeRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[tts_pb2.SynthesizeResponse]:
+        return self._synthesize(request, streaming=False)
+
+    def SynthesizeStream(self, request: tts_pb2.SynthesizeRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[tts_pb2.SynthesizeResponse]:
+        return self._synthesize(request, streaming=True)
+
+    async def Clone(
+        self, request_iterator: AsyncIterator[tts_pb2.CloneRequest], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[tts_pb2.SynthesizeResponse]:
+        first = await anext(aiter(request_iterator), None)
+        if first is None or not first.HasField("config"):
+            raise InvalidArgument("The first Clone message must carry the config.")
+        model = first.config.model or "chatterbox"
+        self._registry.get(model)
+        raise ModelUnavailable(f"Model '{model}' cannot clone voices on this server.", model=model)
+        yield  # pragma: no cover - makes this an async generator
+
+    async def _synthesize(self, request: tts_pb2.SynthesizeRequest, *, streaming: bool) -> AsyncIterator[tts_pb2.SynthesizeResponse]:
+        output = output_spec(request.output, default="mp3")
+        plan = plan_synthesis(
+            self._registry,
+            text=request.text,
+            model=request.model,
+            voice=request.voice,
+            language=request.language,
+            speed=request.speed,
+        )
+        synthesis = EncodedSynthesis(plan, output, streaming=streaming)
+        async for chunk in self._blocking.iterate(iter(synthesis)):
+            yield tts_pb2.SynthesizeResponse(audio_content=chunk)
+        encoder = synthesis.encoder
+        yield tts_pb2.SynthesizeResponse(
+            result=tts_pb2.SynthesisResult(
+                audio=audio_metadata(output.format, encoder.sample_rate, encoder.channels, encoder.duration_seconds),
+                model=plan.model,
+                voice=plan.voice.id,
+                language=plan.voice.language,
+                characters=len(request.text),
+            )
+        )

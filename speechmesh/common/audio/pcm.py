@@ -1,0 +1,32 @@
+"""In-memory PCM audio: float32 samples in [-1, 1] with their sample rate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Pcm:
+    """Samples shaped (frames,) for mono or (frames, channels)."""
+
+    samples: np.ndarray
+    sample_rate: int
+
+    @property
+    def frames(self) -> int:
+        return int(self.samples.shape[0])
+
+    @property
+    def channels(self) -> int:
+        return 1 if self.samples.ndim == 1 else int(self.samples.shape[1])
+
+    @property
+    def duration_seconds(self) -> float:
+        return self.frames / self.sample_rate
+
+    def to_int16(self) -> np.ndarray:
+        """Interleaved-ready int16 array shaped (frames, channels)."""
+        samples = self.samples if self.samples.ndim == 2 else self.samples[:, None]
+        return (np.clip(samples, -1.0, 1.0) * 32767.0).astype(np.int16)

@@ -1,0 +1,56 @@
+"""Typed errors raised by engines and services.
+
+Each class stands for one failure a caller can act on. The gRPC runtime maps them to
+status codes in one table (`speechmesh.runtime.status`), and the gateway maps status
+codes to the documented HTTP error JSON in one table (`gateway.errors`). Keyword
+arguments become extra fields of that JSON (e.g. `param="speed"`).
+"""
+
+from __future__ import annotations
+
+
+class SpeechmeshError(Exception):
+    """Base class: a message for people plus machine-readable fields."""
+
+    reason = "ERROR"
+
+    def __init__(self, message: str, **fields: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = {key: str(value) for key, value in fields.items()}
+
+
+class InvalidArgument(SpeechmeshError):
+    """A request value is missing, malformed or out of range."""
+
+    reason = "INVALID_ARGUMENT"
+
+
+class InvalidAudio(InvalidArgument):
+    """Input bytes are empty, not audio, or truncated beyond decoding."""
+
+    reason = "INVALID_AUDIO"
+
+
+class NotFound(SpeechmeshError):
+    """The named model or voice does not exist."""
+
+    reason = "NOT_FOUND"
+
+
+class ModelUnavailable(SpeechmeshError):
+    """The model is known but cannot be served here (weights or package missing)."""
+
+    reason = "MODEL_UNAVAILABLE"
+
+
+class ModelLoading(SpeechmeshError):
+    """The model exists and is still loading; retrying in a few seconds will work."""
+
+    reason = "MODEL_LOADING"
+
+
+class PayloadTooLarge(SpeechmeshError):
+    """Input exceeds the method's size limit."""
+
+    reason = "FILE_TOO_LARGE"

@@ -1,0 +1,14 @@
+"""Documented request limits, shared so the gateway and the services agree on them."""
+
+SPEED_MIN = 0.5
+SPEED_MAX = 2.0
+SPEED_DEFAULT = 1.0
+
+# The largest text any plan may send (Enterprise); plans apply lower limits first.
+TEXT_MAX_CHARS = 50_000
+
+# Audio bytes per gRPC message; well under gRPC's 4 MB default message limit.
+CHUNK_BYTES = 1024 * 1024
+
+SAMPLE_RATE_MIN_HERTZ = 8_000
+SAMPLE_RATE_MAX_HERTZ = 48_000

@@ -1,0 +1,112 @@
+"""Engine registry: which models a service knows, which it loaded, and why others failed.
+
+A service declares every model it documents as an `EngineSpec` (its card plus a factory,
+or the reason no engine can serve it here). `load()` builds the enabled engines, loads
+and warms them; a model whose package or weights are missing is kept as UNAVAILABLE
+with the reason instead of failing the service. Transport-free: servicers ask it for
+engines by model id and get typed errors back.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
+
+from speechmesh.common.errors import ModelLoading, ModelUnavailable, NotFound
+from speechmesh.common.models import ModelCard, ModelState
+
+log = logging.getLogger(__name__)
+
+
+class Engine(Protocol):
+    def load(self) -> None:
+        """Loads weights; raises ImportError/OSError/ModelUnavailable when it cannot."""
+
+    def warm_up(self) -> None:
+        """Runs one small request so the first real one is not slow."""
+
+
+E = TypeVar("E", bound=Engine)
+
+
+@dataclass(frozen=True)
+class EngineSpec(Generic[E]):
+    card: ModelCard
+    factory: Callable[[], E] | None = None
+    unavailable_reason: str = ""
+
+
+class EngineRegistry(Generic[E]):
+    def __init__(self, specs: Iterable[EngineSpec[E]], enabled: Iterable[str], default_model: str) -> None:
+        self._specs = {spec.card.id: spec for spec in specs}
+        self._enabled = list(enabled)
+        unknown = [name for name in self._enabled if name not in self._specs]
+        if unknown:
+            raise ValueError(f"unknown engines enabled: {unknown}; known: {sorted(self._specs)}")
+        self.default_model = default_model
+        self._cards: dict[str, ModelCard] = {}
+        self._engines: dict[str, E] = {}
+        self._lock = threading.Lock()
+        for model_id, spec in self._specs.items():
+            if model_id in self._enabled and spec.factory is not None:
+                self._cards[model_id] = spec.card.with_state(ModelState.LOADING)
+            else:
+                reason = spec.unavailable_reason or "This engine is not enabled in the service's configuration."
+                self._cards[model_id] = spec.card.with_state(ModelState.UNAVAILABLE, reason)
+
+    def load(self) -> None:
+        """Loads and warms every enabled engine, one at a time (blocking)."""
+        for model_id in self._enabled:
+            spec = self._specs[model_id]
+            if spec.factory is None:
+                continue
+            try:
+                engine = spec.factory()
+                engine.load()
+                engine.warm_up()
+            except (ImportError, OSError, ModelUnavailable) as error:
+                reason = f"Not installed on this server: {error}"
+                log.warning("model unavailable", extra={"model": model_id, "reason": reason})
+                self._set(model_id, ModelState.UNAVAILABLE, reason)
+                continue
+            except Exception as error:
+                log.exception("model failed to load", extra={"model": model_id})
+                self._set(model_id, ModelState.UNAVAILABLE, f"Failed to load: {error}")
+                continue
+            with self._lock:
+                self._engines[model_id] = engine
+            self._set(model_id, ModelState.READY)
+            log.info("model ready", extra={"model": model_id})
+
+    def models(self) -> list[ModelCard]:
+        with self._lock:
+            return list(self._cards.values())
+
+    def engines(self) -> dict[str, E]:
+        with self._lock:
+            return dict(self._engines)
+
+    def get(self, model_id: str = "") -> tuple[str, E]:
+        """The engine for `model_id` ('' = default), or a typed error saying why not."""
+        model_id = model_id or self.default_model
+        with self._lock:
+            card = self._cards.get(model_id)
+            engine = self._engines.get(model_id)
+        if card is None:
+            known = ", ".join(sorted(self._cards))
+            raise NotFound(f"Model '{model_id}' does not exist; known models: {known}.", model=model_id)
+        if card.state is ModelState.LOADING:
+            raise ModelLoading(f"Model '{model_id}' is loading; retry in a few seconds.", model=model_id)
+        if engine is None:
+            raise ModelUnavailable(
+                f"Model '{model_id}' is not available on this server. {card.unavailable_reason}",
+                model=model_id,
+            )
+        return model_id, engine
+
+    def _set(self, model_id: str, state: ModelState, reason: str = "") -> None:
+        with self._lock:
+            self._cards[model_id] = self._cards[model_id].with_state(state, reason)

@@ -1,0 +1,122 @@
+"""Starting, serving and stopping any speechmesh service the same way.
+
+`create_server` binds, starts the server with health NOT_SERVING, and loads the
+engines in the background (off the event loop); when they are loaded and warmed up,
+health turns SERVING. `serve` adds logging, the metrics endpoint and SIGTERM handling:
+health goes NOT_SERVING first (so load balancers drain), then in-flight calls get
+`grace_seconds` to finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import start_http_server
+
+from speechmesh.common.logging import configure_logging
+from speechmesh.common.models import ModelCard
+from speechmesh.common.settings import ServiceSettings
+from speechmesh.runtime.blocking import Blocking
+from speechmesh.runtime.catalog import ModelCatalogServicer
+from speechmesh.runtime.interceptor import ServiceInterceptor
+from speechmesh.runtime.tracing import tracing_interceptors
+from speechmesh.v1 import models_pb2, models_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+CATALOG_SERVICE = models_pb2.DESCRIPTOR.services_by_name["ModelCatalog"].full_name
+
+
+class EngineSet(Protocol):
+    def load(self) -> None:
+        """Loads and warms every engine (blocking); failures become unavailable models."""
+
+    def models(self) -> list[ModelCard]:
+        """Cards of every model the service knows."""
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """What makes one service itself: its name, its gRPC services, its servicers."""
+
+    name: str
+    service_names: tuple[str, ...]
+    add_servicers: Callable[[grpc.aio.Server, Any, Blocking], None]
+
+
+@dataclass
+class _Running:
+    health: HealthServicer
+    blocking: Blocking
+    loading: asyncio.Task[None]
+
+
+_RUNNING: weakref.WeakKeyDictionary[grpc.aio.Server, _Running] = weakref.WeakKeyDictionary()
+
+
+async def create_server(spec: ServiceSpec, settings: ServiceSettings, engines: EngineSet) -> tuple[grpc.aio.Server, int]:
+    """Starts the service on `settings.host:settings.port` and returns it with its port."""
+    blocking = Blocking(settings.workers)
+    ready = asyncio.Event()
+    own = spec.service_names
+    interceptor = ServiceInterceptor(spec.name, gated=own, measured=(*own, CATALOG_SERVICE), ready=ready)
+    server = grpc.aio.server(interceptors=[interceptor, *tracing_interceptors(settings.tracing, spec.name)])
+
+    health = HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    models_pb2_grpc.add_ModelCatalogServicer_to_server(ModelCatalogServicer(engines.models), server)
+    spec.add_servicers(server, engines, blocking)
+    reflection.enable_server_reflection(
+        (*own, CATALOG_SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+        server,
+    )
+    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    for name in ("", *own):
+        await health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    await server.start()
+
+    async def load() -> None:
+        await blocking.run(engines.load)
+        for name in ("", *own):
+            await health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        ready.set()
+        log.info("serving", extra={"service": spec.name, "port": port})
+
+    _RUNNING[server] = _Running(health, blocking, asyncio.create_task(load()))
+    return server, port
+
+
+async def stop_server(server: grpc.aio.Server, grace: float) -> None:
+    """Drains health, lets in-flight calls finish for `grace` seconds, then stops."""
+    running = _RUNNING.pop(server, None)
+    if running is not None:
+        await running.health.enter_graceful_shutdown()
+        running.loading.cancel()
+    await server.stop(grace)
+    if running is not None:
+        running.blocking.shutdown()
+
+
+async def serve(spec: ServiceSpec, settings: ServiceSettings, engines: EngineSet) -> None:
+    configure_logging(settings.log_level, settings.log_json)
+    server, port = await create_server(spec, settings, engines)
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port, addr=settings.host)
+    log.info("listening", extra={"service": spec.name, "address": f"{settings.host}:{port}"})
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    await stopping.wait()
+    log.info("shutting down", extra={"service": spec.name, "grace_seconds": settings.grace_seconds})
+    await stop_server(server, settings.grace_seconds)
