@@ -28,6 +28,8 @@ async def authenticate(request: Request) -> Caller:
     plan = PLANS[key.plan]
     if not plan.api_access:
         raise ApiError(
-            403, "forbidden", f"API access is available on the Pro and Enterprise plans; this key's plan is '{plan.name}'."
+            403,
+            "forbidden",
+            f"API access is available on the Pro and Enterprise plans; this key's plan is '{plan.name}'.",
         )
     return Caller(key, plan)

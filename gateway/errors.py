@@ -48,8 +48,12 @@ class ApiError(Exception):
         self.fields = fields
 
 
-def error_response(status: int, code: str, message: str, fields: dict | None = None, headers: dict | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message, **(fields or {})}}, status_code=status, headers=headers)
+def error_response(
+    status: int, code: str, message: str, fields: dict | None = None, headers: dict | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": code, "message": message, **(fields or {})}}, status_code=status, headers=headers
+    )
 
 
 def rpc_error_response(error: grpc.aio.AioRpcError, service: str = "upstream") -> JSONResponse:

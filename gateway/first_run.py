@@ -7,6 +7,7 @@ up: honcho stops the whole set when any of its processes exits.
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 import time
@@ -17,6 +18,12 @@ from gateway.keystore import KeyStore
 from gateway.settings import GatewaySettings
 
 WAIT_SECONDS = 300
+FIRST_REQUEST = {
+    "model": "piper",
+    "text": "Hello from speechmesh! This is a test.",
+    "voice": "en_US-joe-medium",
+    "format": "mp3",
+}
 
 
 def _key(settings: GatewaySettings) -> str:
@@ -61,7 +68,7 @@ Try it:
   curl -X POST {base}/v1/tts/ \\
     -H "Authorization: Bearer {secret}" \\
     -H "Content-Type: application/json" \\
-    -d '{{"model": "piper", "text": "Hello from speechmesh! This is a test.", "voice": "en_US-joe-medium", "format": "mp3"}}' \\
+    -d '{json.dumps(FIRST_REQUEST)}' \\
     --output output.mp3
 
   curl -H "Authorization: Bearer {secret}" {base}/v1/voices/

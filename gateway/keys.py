@@ -1,8 +1,8 @@
 """`python -m gateway.keys`: create, list and revoke API keys in the gateway's database.
 
-    python -m gateway.keys create --name my-app --plan pro
-    python -m gateway.keys list
-    python -m gateway.keys revoke 3
+python -m gateway.keys create --name my-app --plan pro
+python -m gateway.keys list
+python -m gateway.keys revoke 3
 """
 
 from __future__ import annotations

@@ -28,6 +28,8 @@ CREATE TABLE IF NOT EXISTS api_keys (
 )
 """
 
+_COLUMNS = "id, prefix, name, plan, created_at, revoked_at"
+
 
 @dataclass(frozen=True)
 class ApiKey:
@@ -65,14 +67,14 @@ class KeyStore:
         """The live key for `secret`, or None if it is unknown or revoked."""
         with self._lock:
             row = self._db.execute(
-                "SELECT id, prefix, name, plan, created_at, revoked_at FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL",
+                f"SELECT {_COLUMNS} FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL",
                 (_hash(secret),),
             ).fetchone()
         return ApiKey(*row) if row else None
 
     def list(self) -> list[ApiKey]:
         with self._lock:
-            rows = self._db.execute("SELECT id, prefix, name, plan, created_at, revoked_at FROM api_keys ORDER BY id").fetchall()
+            rows = self._db.execute(f"SELECT {_COLUMNS} FROM api_keys ORDER BY id").fetchall()
         return [ApiKey(*row) for row in rows]
 
     def revoke(self, key_id: int) -> bool:

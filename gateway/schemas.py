@@ -16,7 +16,9 @@ class TtsRequest(BaseModel):
 
     model: str | None = Field(None, description="Model id (see /v1/models/); default: the server's default.")
     text: str = Field(description="Text to speak; at most the plan's limit (Pro 5,000, Enterprise 50,000).")
-    voice: str | None = Field(None, description="Voice id (see /v1/voices/); default: the model's voice for the language.")
+    voice: str | None = Field(
+        None, description="Voice id (see /v1/voices/); default: the model's voice for the language."
+    )
     format: Literal["mp3", "wav", "flac", "ogg"] = Field("mp3", description="Output format.")
     speed: float = Field(limits.SPEED_DEFAULT, ge=limits.SPEED_MIN, le=limits.SPEED_MAX, description="Speaking rate.")
     language: str | None = Field(None, description="ISO 639-1 code; default: the voice's language.")

@@ -44,7 +44,9 @@ def output_spec(message: common_pb2.AudioOutputSpec, default: str) -> OutputSpec
     return OutputSpec(FORMATS[name], rate, message.channels or 1, message.bitrate_kbps)
 
 
-def audio_metadata(fmt: OutputFormat, sample_rate: int, channels: int, duration_seconds: float) -> common_pb2.AudioMetadata:
+def audio_metadata(
+    fmt: OutputFormat, sample_rate: int, channels: int, duration_seconds: float
+) -> common_pb2.AudioMetadata:
     return common_pb2.AudioMetadata(
         encoding=ENCODING_BY_FORMAT[fmt.name],
         mime_type=fmt.mime_type,

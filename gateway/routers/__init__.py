@@ -8,7 +8,9 @@ from typing import Any
 from fastapi import APIRouter
 
 
-def both(router: APIRouter, method: str, path: str, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def both(
+    router: APIRouter, method: str, path: str, **kwargs: Any
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Registers `path` (ending in '/') and its slash-less twin for one endpoint."""
 
     def register(endpoint: Callable[..., Any]) -> Callable[..., Any]:

@@ -77,7 +77,9 @@ async def list_voices(
     gender: Gender | None = Query(None, description="Only voices of this gender."),
 ) -> VoicesOut:
     reply = await request.app.state.upstreams.tts.ListVoices(
-        tts_pb2.ListVoicesRequest(model=model or "", language=language or "", gender=ENUM_BY_GENDER.get(gender or "", 0)),
+        tts_pb2.ListVoicesRequest(
+            model=model or "", language=language or "", gender=ENUM_BY_GENDER.get(gender or "", 0)
+        ),
         timeout=request.app.state.settings.rpc_timeout_seconds,
     )
     base = str(request.base_url)

@@ -2,10 +2,10 @@
 
 import asyncio
 
-from speechmesh import runtime
 from services.tts.registry import build_registry
 from services.tts.server import SPEC
 from services.tts.settings import TtsSettings
+from speechmesh import runtime
 
 
 def main() -> None:

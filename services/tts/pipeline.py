@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from services.tts.synthesizer import SynthesisOptions, Synthesizer, VoiceCard
 from speechmesh.common import limits
 from speechmesh.common.audio import OutputSpec, StreamEncoder
 from speechmesh.common.errors import InvalidArgument, NotFound
 from speechmesh.common.registry import EngineRegistry
-from services.tts.synthesizer import SynthesisOptions, Synthesizer, VoiceCard
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,9 @@ def plan_synthesis(
     if not text.strip():
         raise InvalidArgument("'text' must contain something to say; it is empty or only whitespace.", param="text")
     if len(text) > limits.TEXT_MAX_CHARS:
-        raise InvalidArgument(f"'text' is {len(text)} characters; the maximum is {limits.TEXT_MAX_CHARS}.", param="text")
+        raise InvalidArgument(
+            f"'text' is {len(text)} characters; the maximum is {limits.TEXT_MAX_CHARS}.", param="text"
+        )
     speed = speed or limits.SPEED_DEFAULT
     if not limits.SPEED_MIN <= speed <= limits.SPEED_MAX:
         raise InvalidArgument(
@@ -59,9 +61,7 @@ def plan_synthesis(
                 model=model_id,
             )
         if wanted and card.language != wanted:
-            raise InvalidArgument(
-                f"Voice '{voice}' speaks '{card.language}', not '{language}'.", param="language"
-            )
+            raise InvalidArgument(f"Voice '{voice}' speaks '{card.language}', not '{language}'.", param="language")
     else:
         card = next((v for v in voices if not wanted or v.language == wanted), None)
         if card is None:

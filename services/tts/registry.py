@@ -7,10 +7,10 @@ inside their factory: a missing package makes that model unavailable, not the se
 
 from __future__ import annotations
 
-from speechmesh.common.models import ModelCard, ModelKind, Tier
-from speechmesh.common.registry import EngineRegistry, EngineSpec
 from services.tts.settings import TtsSettings
 from services.tts.synthesizer import Synthesizer
+from speechmesh.common.models import ModelCard, ModelKind, Tier
+from speechmesh.common.registry import EngineRegistry, EngineSpec
 
 _NO_WEIGHTS = "No package on the reachable registries ships its weights, and this server downloads nothing at run time."
 
@@ -41,10 +41,17 @@ def build_registry(settings: TtsSettings) -> EngineRegistry[Synthesizer]:
             unavailable_reason="The Kokoro engine is not part of this build yet.",
         ),
         EngineSpec(_card("vits", "VITS", Tier.FREE, ("en",)), unavailable_reason=_NO_WEIGHTS),
-        EngineSpec(_card("melotts", "MeloTTS", Tier.FREE, ("en", "es", "fr", "zh", "ja", "ko")), unavailable_reason=_NO_WEIGHTS),
-        EngineSpec(_card("cosyvoice2", "CosyVoice 2", Tier.STANDARD, ("zh", "en", "ja", "ko"), True), unavailable_reason=_NO_WEIGHTS),
+        EngineSpec(
+            _card("melotts", "MeloTTS", Tier.FREE, ("en", "es", "fr", "zh", "ja", "ko")), unavailable_reason=_NO_WEIGHTS
+        ),
+        EngineSpec(
+            _card("cosyvoice2", "CosyVoice 2", Tier.STANDARD, ("zh", "en", "ja", "ko"), True),
+            unavailable_reason=_NO_WEIGHTS,
+        ),
         EngineSpec(_card("tortoise", "Tortoise", Tier.PREMIUM, ("en",), True), unavailable_reason=_NO_WEIGHTS),
         EngineSpec(_card("chatterbox", "Chatterbox", Tier.PREMIUM, ("en",), True), unavailable_reason=_NO_WEIGHTS),
-        EngineSpec(_card("gpt-sovits", "GPT-SoVITS", Tier.PREMIUM, ("zh", "en", "ja"), True), unavailable_reason=_NO_WEIGHTS),
+        EngineSpec(
+            _card("gpt-sovits", "GPT-SoVITS", Tier.PREMIUM, ("zh", "en", "ja"), True), unavailable_reason=_NO_WEIGHTS
+        ),
     ]
     return EngineRegistry(specs, enabled=settings.engines, default_model=settings.default_model)

@@ -6,11 +6,11 @@ from typing import Any
 
 import grpc
 
+from services.tts.servicer import TextToSpeechServicer
+from services.tts.settings import TtsSettings
 from speechmesh import runtime
 from speechmesh.runtime import Blocking
 from speechmesh.v1 import tts_pb2, tts_pb2_grpc
-from services.tts.servicer import TextToSpeechServicer
-from services.tts.settings import TtsSettings
 
 
 def _add_servicers(server: grpc.aio.Server, engines: Any, blocking: Blocking) -> None:

@@ -6,13 +6,13 @@ from collections.abc import AsyncIterator
 
 import grpc
 
+from services.tts.pipeline import EncodedSynthesis, plan_synthesis
+from services.tts.synthesizer import Synthesizer, VoiceCard
 from speechmesh.common.errors import InvalidArgument, ModelUnavailable
 from speechmesh.common.registry import EngineRegistry
 from speechmesh.convert import ENUM_BY_GENDER, GENDER_BY_ENUM, audio_metadata, output_spec
 from speechmesh.runtime import Blocking
 from speechmesh.v1 import tts_pb2, tts_pb2_grpc
-from services.tts.pipeline import EncodedSynthesis, plan_synthesis
-from services.tts.synthesizer import Synthesizer, VoiceCard
 
 
 def _voice(card: VoiceCard) -> tts_pb2.Voice:
@@ -41,14 +41,20 @@ class TextToSpeechServicer(tts_pb2_grpc.TextToSpeechServicer):
         self._registry = registry
         self._blocking = blocking
 
-    async def ListVoices(self, request: tts_pb2.ListVoicesRequest, context: grpc.aio.ServicerContext) -> tts_pb2.ListVoicesResponse:
+    async def ListVoices(
+        self, request: tts_pb2.ListVoicesRequest, context: grpc.aio.ServicerContext
+    ) -> tts_pb2.ListVoicesResponse:
         cards = [card for engine in self._registry.engines().values() for card in engine.voices()]
         return tts_pb2.ListVoicesResponse(voices=[_voice(card) for card in cards if _matches(card, request)])
 
-    def Synthesize(self, request: tts_pb2.SynthesizeRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[tts_pb2.SynthesizeResponse]:
+    def Synthesize(
+        self, request: tts_pb2.SynthesizeRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[tts_pb2.SynthesizeResponse]:
         return self._synthesize(request, streaming=False)
 
-    def SynthesizeStream(self, request: tts_pb2.SynthesizeRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[tts_pb2.SynthesizeResponse]:
+    def SynthesizeStream(
+        self, request: tts_pb2.SynthesizeRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[tts_pb2.SynthesizeResponse]:
         return self._synthesize(request, streaming=True)
 
     async def Clone(
@@ -62,7 +68,9 @@ class TextToSpeechServicer(tts_pb2_grpc.TextToSpeechServicer):
         raise ModelUnavailable(f"Model '{model}' cannot clone voices on this server.", model=model)
         yield  # pragma: no cover - makes this an async generator
 
-    async def _synthesize(self, request: tts_pb2.SynthesizeRequest, *, streaming: bool) -> AsyncIterator[tts_pb2.SynthesizeResponse]:
+    async def _synthesize(
+        self, request: tts_pb2.SynthesizeRequest, *, streaming: bool
+    ) -> AsyncIterator[tts_pb2.SynthesizeResponse]:
         output = output_spec(request.output, default="mp3")
         plan = plan_synthesis(
             self._registry,

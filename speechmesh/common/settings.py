@@ -18,17 +18,13 @@ class ServiceSettings(BaseSettings):
 
     host: str = Field("127.0.0.1", description="Address the gRPC server binds.")
     port: int = Field(0, ge=0, le=65535, description="gRPC port; 0 picks a free one.")
-    metrics_port: int = Field(
-        0, ge=0, le=65535, description="Prometheus /metrics port; 0 disables the endpoint."
-    )
+    metrics_port: int = Field(0, ge=0, le=65535, description="Prometheus /metrics port; 0 disables the endpoint.")
     workers: int = Field(
         default_factory=lambda: os.cpu_count() or 1,
         ge=1,
         description="Threads that run CPU-bound engine calls off the event loop.",
     )
-    grace_seconds: float = Field(
-        10.0, ge=0, description="How long in-flight calls may finish after SIGTERM."
-    )
+    grace_seconds: float = Field(10.0, ge=0, description="How long in-flight calls may finish after SIGTERM.")
     log_level: str = Field("INFO", description="Python logging level name.")
     log_json: bool = Field(True, description="One JSON object per log line.")
     tracing: Literal["none", "console"] = Field(

@@ -30,7 +30,9 @@ _HANDLER_FACTORIES = {
 }
 
 
-async def abort(context: grpc.aio.ServicerContext, code: grpc.StatusCode, message: str, reason: str, fields: dict[str, str]) -> None:
+async def abort(
+    context: grpc.aio.ServicerContext, code: grpc.StatusCode, message: str, reason: str, fields: dict[str, str]
+) -> None:
     status = to_grpc_status(code, message, reason, fields)
     await context.abort(status.code, status.details, status.trailing_metadata)
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-RPC_TOTAL = Counter(
-    "speechmesh_rpc_total", "RPCs finished, by method and status code.", ["service", "method", "code"]
-)
+RPC_TOTAL = Counter("speechmesh_rpc_total", "RPCs finished, by method and status code.", ["service", "method", "code"])
 RPC_SECONDS = Histogram(
     "speechmesh_rpc_seconds",
     "Wall time from call start to its last message, by method.",

@@ -64,7 +64,9 @@ class _Running:
 _RUNNING: weakref.WeakKeyDictionary[grpc.aio.Server, _Running] = weakref.WeakKeyDictionary()
 
 
-async def create_server(spec: ServiceSpec, settings: ServiceSettings, engines: EngineSet) -> tuple[grpc.aio.Server, int]:
+async def create_server(
+    spec: ServiceSpec, settings: ServiceSettings, engines: EngineSet
+) -> tuple[grpc.aio.Server, int]:
     """Starts the service on `settings.host:settings.port` and returns it with its port."""
     blocking = Blocking(settings.workers)
     ready = asyncio.Event()

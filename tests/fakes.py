@@ -1,0 +1,48 @@
+"""Test doubles for runtime behaviour (load timing, slow or failing engines).
+
+They produce silence, never speech: tests that check audio use the real engines.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import numpy as np
+
+from services.tts.synthesizer import SynthesisOptions, VoiceCard
+from speechmesh.common.audio import Pcm
+from speechmesh.common.models import ModelCard, ModelKind, Tier
+from speechmesh.common.registry import EngineRegistry, EngineSpec
+
+RATE = 16_000
+
+
+class ScriptedSynthesizer:
+    """Loads when `release` is set; synthesizes silence slowly, or raises."""
+
+    def __init__(self, release: threading.Event, synth_seconds: float = 0.0, error: Exception | None = None) -> None:
+        self.release = release
+        self.synth_seconds = synth_seconds
+        self.error = error
+
+    def load(self) -> None:
+        self.release.wait(timeout=30)
+
+    def warm_up(self) -> None:
+        pass
+
+    def voices(self) -> list[VoiceCard]:
+        return [VoiceCard("fake-voice", "Fake", "fake", "en", "en-US", "neutral", RATE)]
+
+    def synthesize(self, text: str, options: SynthesisOptions) -> Iterator[Pcm]:
+        if self.error is not None:
+            raise self.error
+        time.sleep(self.synth_seconds)
+        yield Pcm(np.zeros(RATE // 10, dtype=np.float32), RATE)
+
+
+def scripted_registry(engine: ScriptedSynthesizer) -> EngineRegistry[ScriptedSynthesizer]:
+    card = ModelCard("fake", "Fake", ModelKind.TTS, Tier.FREE, ("en",), supports_streaming=True)
+    return EngineRegistry([EngineSpec(card, factory=lambda: engine)], enabled=["fake"], default_model="fake")

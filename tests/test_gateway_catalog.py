@@ -1,0 +1,86 @@
+"""GET /v1/models/ and /v1/voices/ as the seed documents them, plus voice previews."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import decode
+
+pytestmark = pytest.mark.slow
+
+MODEL_FIELDS = {
+    "id",
+    "name",
+    "type",
+    "tier",
+    "languages",
+    "supports_cloning",
+    "supports_streaming",
+    "credits_per_1k_chars",
+}
+
+
+async def test_models_lists_what_the_service_reports(client) -> None:
+    for path in ("/v1/models/", "/v1/models"):
+        reply = await client.get(path)
+        assert reply.status_code == 200
+    models = {m["id"]: m for m in reply.json()["models"]}
+    assert set(models["piper"]) >= MODEL_FIELDS
+    assert (models["piper"]["status"], models["piper"]["tier"], models["piper"]["credits_per_1k_chars"]) == (
+        "ready",
+        "free",
+        1,
+    )
+    assert (models["kokoro"]["status"], models["kokoro"]["credits_per_1k_chars"]) == ("unavailable", 2)
+    assert models["tortoise"]["credits_per_1k_chars"] == 4
+    assert models["chatterbox"]["supports_cloning"] is True
+    assert models["chatterbox"]["unavailable_reason"]
+
+
+@pytest.mark.parametrize(
+    ("query", "total"),
+    [
+        ("", 1),
+        ("?model=piper", 1),
+        ("?language=en", 1),
+        ("?gender=male", 1),
+        ("?gender=female", 0),
+        ("?language=de", 0),
+        ("?model=kokoro", 0),
+    ],
+)
+async def test_voices_filters_and_total(client, query: str, total: int) -> None:
+    reply = await client.get(f"/v1/voices/{query}")
+    assert reply.status_code == 200
+    body = reply.json()
+    assert body["total"] == len(body["voices"]) == total
+
+
+async def test_voice_shape_and_a_preview_that_plays(client) -> None:
+    voice = (await client.get("/v1/voices")).json()["voices"][0]
+    assert voice == {
+        "id": "en_US-joe-medium",
+        "name": "Joe",
+        "model": "piper",
+        "language": "en",
+        "gender": "male",
+        "preview_url": f"{client.base_url}/v1/voices/preview/en_US-joe-medium.mp3",
+    }
+    first = await client.get(voice["preview_url"])
+    again = await client.get(voice["preview_url"])
+    assert first.status_code == 200 and first.headers["content-type"] == "audio/mpeg"
+    assert first.content == again.content, "synthesized once, then served from the cache"
+    samples, rate = decode(first.content)
+    assert len(samples) / rate > 1.5
+
+
+async def test_unknown_voice_preview_and_bad_gender(client) -> None:
+    assert (await client.get("/v1/voices/preview/af_bella.mp3")).json()["error"]["code"] == "not_found"
+    reply = await client.get("/v1/voices/?gender=robot")
+    assert reply.status_code == 400 and reply.json()["error"]["param"] == "gender"
+
+
+async def test_health_and_metrics_endpoints(client) -> None:
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    assert (await client.get("/readyz")).json() == {"ready": True, "upstreams": {"tts": "SERVING"}}
+    assert (await client.get("/metrics/")).status_code == 200

@@ -1,0 +1,93 @@
+"""POST /v1/tts/ over real HTTP through the gateway to the real TTS service."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.conftest import decode, transcribe, word_error_rate
+
+pytestmark = pytest.mark.slow
+
+SENTENCE = "Hello from speechmesh! This is a test."
+LONG_TEXT = " ".join(
+    [
+        "Streaming starts with the first sentence.",
+        "The gateway forwards audio as soon as it arrives.",
+        "Later sentences are still being synthesized meanwhile.",
+        "A listener hears the beginning without waiting for the end.",
+        "This keeps the time to first audio short.",
+        "Even when the whole text is long.",
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "mime"), [("mp3", "audio/mpeg"), ("wav", "audio/wav"), ("flac", "audio/flac"), ("ogg", "audio/ogg")]
+)
+async def test_every_format_is_real_speech(client, fmt: str, mime: str) -> None:
+    reply = await client.post(
+        "/v1/tts/", json={"model": "piper", "text": SENTENCE, "voice": "en_US-joe-medium", "format": fmt}
+    )
+    assert reply.status_code == 200, reply.text
+    assert reply.headers["content-type"] == mime
+    assert int(reply.headers["content-length"]) == len(reply.content)
+    samples, rate = decode(reply.content)
+    assert rate == 22050
+    assert 1.5 < len(samples) / rate < 5.0
+    assert float((samples**2).mean()) ** 0.5 > 0.02
+
+
+async def test_default_format_is_mp3_and_slashless_path_works(client) -> None:
+    reply = await client.post("/v1/tts", json={"text": SENTENCE})
+    assert reply.status_code == 200
+    assert reply.headers["content-type"] == "audio/mpeg"
+    assert reply.headers["x-voice"] == "en_US-joe-medium"
+
+
+async def test_round_trip_transcribes_back_to_the_words(client, whisper) -> None:
+    for text in (
+        SENTENCE,
+        "The quick brown fox jumps over the lazy dog.",
+        "Please call me back at seven thirty tomorrow morning.",
+    ):
+        reply = await client.post("/v1/tts/", json={"text": text, "format": "mp3"})
+        heard = transcribe(whisper, reply.content)
+        assert word_error_rate(text, heard) <= 0.25, heard
+
+
+async def test_stream_sends_first_bytes_before_synthesis_ends(client, whisper) -> None:
+    started = time.perf_counter()
+    arrivals: list[float] = []
+    parts: list[bytes] = []
+    async with client.stream("POST", "/v1/tts/", json={"text": LONG_TEXT, "stream": True, "format": "mp3"}) as reply:
+        assert reply.status_code == 200
+        assert reply.headers["content-type"] == "audio/mpeg"
+        assert "content-length" not in reply.headers
+        async for part in reply.aiter_raw():
+            arrivals.append(time.perf_counter() - started)
+            parts.append(part)
+    assert len(parts) >= 3
+    assert arrivals[0] < 0.5 * arrivals[-1], arrivals
+    audio = b"".join(parts)
+    assert word_error_rate(LONG_TEXT, transcribe(whisper, audio)) <= 0.25
+
+
+@pytest.mark.parametrize("fmt", ["wav", "flac", "ogg"])
+async def test_streamed_files_are_valid_as_received(client, fmt: str) -> None:
+    async with client.stream(
+        "POST", "/v1/tts/", json={"text": LONG_TEXT[:120], "stream": True, "format": fmt}
+    ) as reply:
+        audio = b"".join([part async for part in reply.aiter_raw()])
+    samples, rate = decode(audio)
+    assert rate == 22050 and len(samples) / rate > 2.0
+
+
+async def test_speed_makes_speech_shorter(client) -> None:
+    durations = []
+    for speed in (1.0, 2.0):
+        reply = await client.post("/v1/tts/", json={"text": SENTENCE, "speed": speed, "format": "wav"})
+        samples, rate = decode(reply.content)
+        durations.append(len(samples) / rate)
+    assert durations[1] < 0.7 * durations[0]

@@ -1,0 +1,137 @@
+"""The TTS service through its generated stub, with the real Piper engine."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from speechmesh.v1 import common_pb2, models_pb2, models_pb2_grpc, tts_pb2, tts_pb2_grpc
+from tests.conftest import decode
+
+pytestmark = pytest.mark.slow
+
+TEXT = "The first sentence is short. The second one follows it. A third closes the text."
+
+
+async def call(channel, rpc: str, **fields) -> list[tts_pb2.SynthesizeResponse]:
+    stub = tts_pb2_grpc.TextToSpeechStub(channel)
+    return [m async for m in getattr(stub, rpc)(tts_pb2.SynthesizeRequest(**fields), timeout=60)]
+
+
+async def rpc_error(channel, rpc: str = "Synthesize", **fields) -> grpc.aio.AioRpcError:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call(channel, rpc, **fields)
+    return caught.value
+
+
+async def test_list_voices_and_filters(tts_channel) -> None:
+    stub = tts_pb2_grpc.TextToSpeechStub(tts_channel)
+    voices = (await stub.ListVoices(tts_pb2.ListVoicesRequest())).voices
+    joe = next(v for v in voices if v.id == "en_US-joe-medium")
+    assert (joe.model, joe.language, joe.locale, joe.gender, joe.sample_rate_hertz) == (
+        "piper",
+        "en",
+        "en-US",
+        common_pb2.MALE,
+        22050,
+    )
+    for request, expected in [
+        (tts_pb2.ListVoicesRequest(language="en-US"), 1),
+        (tts_pb2.ListVoicesRequest(model="piper", gender=common_pb2.MALE), 1),
+        (tts_pb2.ListVoicesRequest(gender=common_pb2.FEMALE), 0),
+        (tts_pb2.ListVoicesRequest(language="de"), 0),
+    ]:
+        assert len((await stub.ListVoices(request)).voices) == expected
+
+
+@pytest.mark.parametrize(
+    ("encoding", "mime"),
+    [
+        (common_pb2.MP3, "audio/mpeg"),
+        (common_pb2.WAV, "audio/wav"),
+        (common_pb2.FLAC, "audio/flac"),
+        (common_pb2.OGG_VORBIS, "audio/ogg"),
+    ],
+)
+async def test_synthesize_returns_a_complete_file_and_its_result(tts_channel, encoding: int, mime: str) -> None:
+    messages = await call(tts_channel, "Synthesize", text=TEXT, output=common_pb2.AudioOutputSpec(encoding=encoding))
+    result = messages[-1].result
+    audio = b"".join(m.audio_content for m in messages[:-1])
+    samples, rate = decode(audio)
+    assert (result.audio.mime_type, result.model, result.voice, result.characters) == (
+        mime,
+        "piper",
+        "en_US-joe-medium",
+        len(TEXT),
+    )
+    assert rate == 22050 and result.audio.sample_rate_hertz == 22050
+    assert len(samples) / 22050 == pytest.approx(result.audio.duration_ms / 1000, abs=0.15)
+    assert 3.0 < len(samples) / 22050 < 10.0
+    assert float((samples**2).mean()) ** 0.5 > 0.02, "speech, not silence"
+
+
+async def test_stream_sends_audio_sentence_by_sentence(tts_channel) -> None:
+    messages = await call(
+        tts_channel, "SynthesizeStream", text=TEXT, output=common_pb2.AudioOutputSpec(encoding=common_pb2.WAV)
+    )
+    audio_messages = [m for m in messages if m.HasField("audio_content")]
+    assert len(audio_messages) >= 3, "one message per sentence at least"
+    assert messages[-1].HasField("result")
+    samples, _ = decode(b"".join(m.audio_content for m in audio_messages))
+    assert len(samples) / 22050 > 3.0
+
+
+async def test_speed_changes_duration(tts_channel) -> None:
+    durations = {}
+    for speed in (0.5, 2.0):
+        messages = await call(tts_channel, "Synthesize", text=TEXT, speed=speed)
+        durations[speed] = messages[-1].result.audio.duration_ms
+    assert durations[0.5] > 2.5 * durations[2.0]
+
+
+@pytest.mark.parametrize(
+    ("fields", "code", "needle"),
+    [
+        ({"text": "hi", "speed": 3.0}, grpc.StatusCode.INVALID_ARGUMENT, "speed"),
+        ({"text": "  \n "}, grpc.StatusCode.INVALID_ARGUMENT, "empty"),
+        ({"text": "x" * 50_001}, grpc.StatusCode.INVALID_ARGUMENT, "50000"),
+        (
+            {"text": "hi", "output": common_pb2.AudioOutputSpec(sample_rate_hertz=100)},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "sample_rate",
+        ),
+        ({"text": "hi", "language": "de"}, grpc.StatusCode.INVALID_ARGUMENT, "no voice for language"),
+        (
+            {"text": "hi", "voice": "en_US-joe-medium", "language": "fr"},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "speaks 'en'",
+        ),
+        ({"text": "hi", "voice": "af_bella"}, grpc.StatusCode.NOT_FOUND, "/v1/voices/"),
+        ({"text": "hi", "model": "nope"}, grpc.StatusCode.NOT_FOUND, "known models"),
+        ({"text": "hi", "model": "chatterbox"}, grpc.StatusCode.FAILED_PRECONDITION, "not available"),
+    ],
+)
+async def test_bad_requests_get_typed_status_codes(tts_channel, fields, code, needle) -> None:
+    for rpc in ("Synthesize", "SynthesizeStream"):
+        error = await rpc_error(tts_channel, rpc, **fields)
+        assert error.code() is code
+        assert needle in (error.details() or "")
+
+
+async def test_clone_has_no_model_installed(tts_channel) -> None:
+    stub = tts_pb2_grpc.TextToSpeechStub(tts_channel)
+    requests = [
+        tts_pb2.CloneRequest(config=tts_pb2.CloneConfig(text="hi")),
+        tts_pb2.CloneRequest(audio_content=b"\x00" * 10),
+    ]
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        [m async for m in stub.Clone(iter(requests))]
+    assert caught.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+
+
+async def test_model_catalog_reports_ready_and_unavailable_models(tts_channel) -> None:
+    reply = await models_pb2_grpc.ModelCatalogStub(tts_channel).ListModels(models_pb2.ListModelsRequest())
+    models = {m.id: m for m in reply.models}
+    assert models["piper"].state == models_pb2.READY and models["piper"].tier == models_pb2.FREE
+    assert models["chatterbox"].state == models_pb2.UNAVAILABLE and models["chatterbox"].supports_cloning
+    assert "weights" in models["chatterbox"].unavailable_reason
