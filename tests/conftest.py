@@ -15,10 +15,9 @@ import httpx
 import numpy as np
 import pytest
 import pytest_asyncio
-import uvicorn
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from gateway.app import create_app
+from gateway.background import serve_in_background
 from gateway.keystore import KeyStore
 from gateway.settings import GatewaySettings
 from services.tts.registry import build_registry
@@ -77,22 +76,13 @@ class Gateway:
 
 @contextlib.asynccontextmanager
 async def running_gateway(tts_address: str, database: Path) -> AsyncIterator[Gateway]:
-    settings = GatewaySettings(tts_address=tts_address, database_path=database, port=0, log_json=False)
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_config=None, lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not task.done(), "gateway failed to start"
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    gateway = Gateway(f"http://127.0.0.1:{port}", database)
-    try:
-        yield gateway
-    finally:
-        gateway.keys.close()
-        server.should_exit = True
-        await task
+    settings = GatewaySettings(tts_address=tts_address, database_path=database, log_json=False)
+    async with serve_in_background(settings) as base_url:
+        gateway = Gateway(base_url, database)
+        try:
+            yield gateway
+        finally:
+            gateway.keys.close()
 
 
 @pytest_asyncio.fixture(scope="session")

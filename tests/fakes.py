@@ -22,10 +22,14 @@ RATE = 16_000
 class ScriptedSynthesizer:
     """Loads when `release` is set; synthesizes silence slowly, or raises."""
 
-    def __init__(self, release: threading.Event, synth_seconds: float = 0.0, error: Exception | None = None) -> None:
+    def __init__(
+        self, release: threading.Event, synth_seconds: float = 0.0, error: Exception | None = None, blocks: int = 1
+    ) -> None:
         self.release = release
         self.synth_seconds = synth_seconds
         self.error = error
+        self.blocks = blocks
+        self.produced = 0
 
     def load(self) -> None:
         self.release.wait(timeout=30)
@@ -39,8 +43,10 @@ class ScriptedSynthesizer:
     def synthesize(self, text: str, options: SynthesisOptions) -> Iterator[Pcm]:
         if self.error is not None:
             raise self.error
-        time.sleep(self.synth_seconds)
-        yield Pcm(np.zeros(RATE // 10, dtype=np.float32), RATE)
+        for _ in range(self.blocks):
+            time.sleep(self.synth_seconds)
+            self.produced += 1
+            yield Pcm(np.zeros(RATE // 10, dtype=np.float32), RATE)
 
 
 def scripted_registry(engine: ScriptedSynthesizer) -> EngineRegistry[ScriptedSynthesizer]:

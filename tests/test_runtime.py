@@ -115,6 +115,28 @@ async def _collect(channel: grpc.aio.Channel) -> list[tts_pb2.SynthesizeResponse
     return [m async for m in stub.Synthesize(tts_pb2.SynthesizeRequest(text="hi"), timeout=10)]
 
 
+async def test_a_cancelled_stream_stops_synthesis_cleanly() -> None:
+    release = threading.Event()
+    release.set()
+    engine = ScriptedSynthesizer(release, synth_seconds=0.2, blocks=20)
+    internal = {"service": "tts", "method": "SynthesizeStream", "code": "INTERNAL"}
+    internal_before = REGISTRY.get_sample_value("speechmesh_rpc_total", internal) or 0
+    async with running_service(scripted_registry(engine)) as port:
+        await wait_serving(port)
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = tts_pb2_grpc.TextToSpeechStub(channel)
+            call = stub.SynthesizeStream(tts_pb2.SynthesizeRequest(text="hi", output={"encoding": "WAV"}))
+            await anext(aiter(call))
+            call.cancel()
+        await asyncio.sleep(1.0)
+        assert engine.produced <= 3, "synthesis stops soon after the client leaves"
+        assert await health(port) == SERVING
+        assert len(await synthesize(port)) >= 2
+    assert (REGISTRY.get_sample_value("speechmesh_rpc_total", internal) or 0) == internal_before
+    cancelled = {"service": "tts", "method": "SynthesizeStream", "code": "CANCELLED"}
+    assert REGISTRY.get_sample_value("speechmesh_rpc_total", cancelled) >= 1
+
+
 async def test_reflection_lists_the_services(tts_port: int) -> None:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{tts_port}") as channel:
         stub = reflection_pb2_grpc.ServerReflectionStub(channel)

@@ -8,9 +8,10 @@ pool per service (onnxruntime and CTranslate2 release the GIL while they compute
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 from collections.abc import AsyncIterator, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -31,18 +32,25 @@ class Blocking:
         """Pulls items of a blocking iterator in the pool, one at a time.
 
         When the consumer stops early (a cancelled call), no further item is pulled,
-        so the work stops after the item in progress.
+        so the work stops after the item in progress; the iterator is closed in the
+        pool once that item's thread has let go of it.
         """
+        step: Future[object] | None = None
         try:
             while True:
-                item = await self.run(next, iterator, _DONE)
+                step = self._pool.submit(contextvars.copy_context().run, next, iterator, _DONE)
+                item = await asyncio.wrap_future(step)
                 if item is _DONE:
                     return
                 yield item  # type: ignore[misc]
         finally:
             close = getattr(iterator, "close", None)
-            if close is not None:
-                await self.run(close)
+            if close is not None and step is not None:
+                step.add_done_callback(lambda _: self._submit_quietly(close))
+
+    def _submit_quietly(self, fn: Callable[[], object]) -> None:
+        with contextlib.suppress(RuntimeError):  # the pool is already shut down
+            self._pool.submit(fn)
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
