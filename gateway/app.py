@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from prometheus_client import make_asgi_app
 
 from gateway.errors import install_error_handlers
 from gateway.keystore import KeyStore
@@ -38,5 +37,4 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     install_error_handlers(app)
     for router in (tts.router, catalog.router, health.router):
         app.include_router(router)
-    app.mount("/metrics", make_asgi_app())
     return app

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 router = APIRouter()
 
@@ -18,3 +19,8 @@ async def readiness(request: Request) -> JSONResponse:
     upstreams = await request.app.state.upstreams.health()
     ready = all(state == "SERVING" for state in upstreams.values())
     return JSONResponse({"ready": ready, "upstreams": upstreams}, status_code=200 if ready else 503)
+
+
+@router.get("/metrics")
+async def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
