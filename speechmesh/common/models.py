@@ -7,7 +7,7 @@ package; services convert them to `ModelInfo` messages.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 
 class ModelKind(enum.Enum):
@@ -41,7 +41,6 @@ class ModelCard:
     supports_streaming: bool = False
     state: ModelState = ModelState.LOADING
     unavailable_reason: str = ""
-    extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     def with_state(self, state: ModelState, reason: str = "") -> ModelCard:
         return replace(self, state=state, unavailable_reason=reason)
