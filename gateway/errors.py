@@ -14,7 +14,7 @@ import grpc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from google.rpc import status_pb2
+from grpc_status import rpc_status
 from starlette.exceptions import HTTPException
 
 from speechmesh.runtime.status import error_info
@@ -56,8 +56,8 @@ def error_response(
     )
 
 
-def rpc_error_response(error: grpc.aio.AioRpcError, service: str = "upstream") -> JSONResponse:
-    info = error_info(_rich_status(error))
+def rpc_error_response(error: grpc.aio.AioRpcError) -> JSONResponse:
+    info = error_info(rpc_status.from_call(error))
     fields = dict(info.metadata) if info else {}
     status, code = ERROR_BY_REASON.get(info.reason if info else "") or ERROR_BY_STATUS.get(error.code(), INTERNAL)
     message = error.details() or ""
@@ -65,19 +65,12 @@ def rpc_error_response(error: grpc.aio.AioRpcError, service: str = "upstream") -
     if error.code() is grpc.StatusCode.UNAVAILABLE:
         headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
         if info is None:
-            message = f"The {service} service is not reachable yet; retry in a few seconds."
+            message = "The upstream service is not reachable yet; retry in a few seconds."
     elif (status, code) == INTERNAL:
-        log.error("upstream error", extra={"service": service, "grpc_code": error.code().name, "details": message})
+        log.error("upstream error", extra={"grpc_code": error.code().name, "details": message})
         message = "Internal server error; please retry later."
         fields = {}
     return error_response(status, code, message, fields, headers)
-
-
-def _rich_status(error: grpc.aio.AioRpcError) -> status_pb2.Status | None:
-    for key, value in error.trailing_metadata() or ():
-        if key == "grpc-status-details-bin" and isinstance(value, bytes):
-            return status_pb2.Status.FromString(value)
-    return None
 
 
 def _validation_message(error: RequestValidationError) -> tuple[str, dict]:
