@@ -61,3 +61,27 @@ class VoiceOut(BaseModel):
 class VoicesOut(BaseModel):
     voices: list[VoiceOut]
     total: int
+
+
+class SttWordOut(BaseModel):
+    word: str
+    start: float
+    end: float
+    probability: float
+    speaker: str | None = None
+
+
+class SttSegmentOut(BaseModel):
+    start: float
+    end: float
+    text: str
+    # None unless diarize=true: no speaker is claimed without diarization.
+    speaker: str | None
+
+
+class SttResponse(BaseModel):
+    text: str
+    language: str
+    duration: float
+    segments: list[SttSegmentOut]
+    words: list[SttWordOut] | None = Field(None, description="Present when timestamps=true.")

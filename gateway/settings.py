@@ -15,6 +15,7 @@ class GatewaySettings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535, description="HTTP port.")
     database_path: Path = Field(Path("var/speechmesh.db"), description="SQLite file holding API keys.")
     tts_address: str = Field("127.0.0.1:50051", description="host:port of the TTS gRPC service.")
+    stt_address: str = Field("127.0.0.1:50052", description="host:port of the STT gRPC service.")
     rpc_timeout_seconds: float = Field(300.0, gt=0, description="Deadline of one upstream call.")
     health_timeout_seconds: float = Field(1.0, gt=0, description="Deadline of one upstream health check.")
     log_level: str = Field("INFO", description="Python logging level name.")

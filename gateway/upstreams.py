@@ -8,14 +8,18 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.settings import GatewaySettings
-from speechmesh.v1 import models_pb2_grpc, tts_pb2_grpc
+from speechmesh.v1 import models_pb2_grpc, stt_pb2_grpc, tts_pb2_grpc
 
 
 class Upstreams:
     def __init__(self, settings: GatewaySettings) -> None:
         self._health_timeout = settings.health_timeout_seconds
-        self.channels: dict[str, grpc.aio.Channel] = {"tts": grpc.aio.insecure_channel(settings.tts_address)}
+        self.channels: dict[str, grpc.aio.Channel] = {
+            "tts": grpc.aio.insecure_channel(settings.tts_address),
+            "stt": grpc.aio.insecure_channel(settings.stt_address),
+        }
         self.tts = tts_pb2_grpc.TextToSpeechStub(self.channels["tts"])
+        self.stt = stt_pb2_grpc.SpeechToTextStub(self.channels["stt"])
         self.catalogs = {name: models_pb2_grpc.ModelCatalogStub(channel) for name, channel in self.channels.items()}
 
     async def health(self) -> dict[str, str]:

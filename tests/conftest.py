@@ -21,7 +21,11 @@ from gateway.background import serve_in_background
 from gateway.keystore import KeyStore
 from gateway.settings import GatewaySettings
 from services.tts.registry import build_registry
-from services.tts.server import create_server
+from services.stt.registry import build_engines
+from services.stt.server import create_server as create_stt_server
+from services.stt.settings import SttSettings
+from services.stt.weights import install_whisper_base
+from services.tts.server import create_server as create_tts_server
 from services.tts.settings import TtsSettings
 from speechmesh.common.audio import decode_audio
 from speechmesh.runtime import stop_server
@@ -39,7 +43,7 @@ async def wait_serving(port: int, timeout: float = 60) -> None:
 @contextlib.asynccontextmanager
 async def running_service(engines, workers: int = 2) -> AsyncIterator[int]:
     settings = TtsSettings(port=0, workers=workers, log_json=False)
-    server, port = await create_server(settings, engines)
+    server, port = await create_tts_server(settings, engines)
     try:
         yield port
     finally:
@@ -61,6 +65,25 @@ async def tts_channel(tts_port: int) -> AsyncIterator[grpc.aio.Channel]:
         yield channel
 
 
+@pytest_asyncio.fixture(scope="session")
+async def stt_port() -> AsyncIterator[int]:
+    """The real STT service with Whisper base and tiny.en, diarization and VAD, SERVING."""
+    settings = SttSettings(port=0, workers=2, log_json=False)
+    install_whisper_base(settings.models_dir)  # what `make models` does; a no-op when done
+    server, port = await create_stt_server(settings, build_engines(settings))
+    try:
+        await wait_serving(port, timeout=180)
+        yield port
+    finally:
+        await stop_server(server, grace=0)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def stt_channel(stt_port: int) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{stt_port}") as channel:
+        yield channel
+
+
 class Gateway:
     def __init__(self, base_url: str, database: Path) -> None:
         self.base_url = base_url
@@ -75,8 +98,10 @@ class Gateway:
 
 
 @contextlib.asynccontextmanager
-async def running_gateway(tts_address: str, database: Path) -> AsyncIterator[Gateway]:
-    settings = GatewaySettings(tts_address=tts_address, database_path=database, log_json=False)
+async def running_gateway(tts_address: str, database: Path, stt_address: str = "127.0.0.1:9") -> AsyncIterator[Gateway]:
+    settings = GatewaySettings(
+        tts_address=tts_address, stt_address=stt_address, database_path=database, log_json=False
+    )
     async with serve_in_background(settings) as base_url:
         gateway = Gateway(base_url, database)
         try:
@@ -86,9 +111,9 @@ async def running_gateway(tts_address: str, database: Path) -> AsyncIterator[Gat
 
 
 @pytest_asyncio.fixture(scope="session")
-async def gateway(tts_port: int, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Gateway]:
+async def gateway(tts_port: int, stt_port: int, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Gateway]:
     database = tmp_path_factory.mktemp("gateway") / "speechmesh.db"
-    async with running_gateway(f"127.0.0.1:{tts_port}", database) as running:
+    async with running_gateway(f"127.0.0.1:{tts_port}", database, f"127.0.0.1:{stt_port}") as running:
         yield running
 
 
@@ -131,3 +156,21 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
         for j, h in enumerate(hyp, 1):
             previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (r != h))
     return row[len(hyp)] / max(len(ref), 1)
+
+
+@pytest.fixture(scope="session")
+def speak():
+    """`speak(text) -> Pcm`: real speech from Piper en_US-joe, for the STT tests to hear."""
+    from services.tts.engines.piper import PiperSynthesizer
+    from services.tts.settings import PiperSettings
+    from services.tts.synthesizer import SynthesisOptions
+    from speechmesh.common.audio import Pcm
+
+    piper = PiperSynthesizer(PiperSettings())
+    piper.load()
+
+    def run(text: str) -> Pcm:
+        blocks = list(piper.synthesize(text, SynthesisOptions("en_US-joe-medium", "en", 1.0)))
+        return Pcm(np.concatenate([block.samples for block in blocks]), blocks[0].sample_rate)
+
+    return run

@@ -11,11 +11,12 @@ from fastapi import APIRouter
 def both(
     router: APIRouter, method: str, path: str, **kwargs: Any
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Registers `path` (ending in '/') and its slash-less twin for one endpoint."""
+    """Registers `path` and its twin with or without the trailing slash for one endpoint."""
+    twin = path.removesuffix("/") if path.endswith("/") else f"{path}/"
 
     def register(endpoint: Callable[..., Any]) -> Callable[..., Any]:
         router.add_api_route(path, endpoint, methods=[method], **kwargs)
-        router.add_api_route(path.rstrip("/"), endpoint, methods=[method], include_in_schema=False, **kwargs)
+        router.add_api_route(twin, endpoint, methods=[method], include_in_schema=False, **kwargs)
         return endpoint
 
     return register

@@ -12,3 +12,8 @@ CHUNK_BYTES = 1024 * 1024
 
 SAMPLE_RATE_MIN_HERTZ = 8_000
 SAMPLE_RATE_MAX_HERTZ = 48_000
+
+# Largest audio file a transcription accepts (the page's "max. 100MB", read as MiB).
+STT_UPLOAD_MAX_BYTES = 100 * 1024 * 1024
+# Largest conditioning prompt a transcription accepts.
+PROMPT_MAX_CHARS = 1_000

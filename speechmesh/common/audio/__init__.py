@@ -5,12 +5,14 @@ from speechmesh.common.audio.decode import decode_audio
 from speechmesh.common.audio.encode import StreamEncoder, encode_audio
 from speechmesh.common.audio.formats import FORMATS, OutputFormat, OutputSpec, output_format
 from speechmesh.common.audio.pcm import Pcm
+from speechmesh.common.audio.resample import PcmStreamResampler
 
 __all__ = [
     "FORMATS",
     "OutputFormat",
     "OutputSpec",
     "Pcm",
+    "PcmStreamResampler",
     "StreamEncoder",
     "decode_audio",
     "encode_audio",

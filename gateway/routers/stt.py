@@ -1,0 +1,76 @@
+"""POST /v1/stt/: transcribe an uploaded audio file, with word times and speakers on request."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from gateway.auth import authenticate
+from gateway.recognition import recognize, seconds
+from gateway.routers import both
+from gateway.schemas import SttResponse, SttSegmentOut, SttWordOut
+from gateway.uploads import read_multipart
+from speechmesh.common import limits
+from speechmesh.v1 import stt_pb2
+
+router = APIRouter()
+
+
+def stt_response(reply: stt_pb2.RecognizeResponse, timestamps: bool, diarize: bool) -> SttResponse:
+    words = [word for segment in reply.segments for word in segment.words]
+    return SttResponse(
+        text=reply.text,
+        language=reply.language,
+        duration=seconds(reply.duration_ms),
+        segments=[
+            SttSegmentOut(
+                start=seconds(segment.start_ms),
+                end=seconds(segment.end_ms),
+                text=segment.text,
+                speaker=segment.speaker if diarize else None,
+            )
+            for segment in reply.segments
+        ],
+        words=[
+            SttWordOut(
+                word=word.word,
+                start=seconds(word.start_ms),
+                end=seconds(word.end_ms),
+                probability=round(word.probability, 4),
+                speaker=word.speaker if diarize else None,
+            )
+            for word in words
+        ]
+        if timestamps
+        else None,
+    )
+
+
+@both(
+    router,
+    "POST",
+    "/v1/stt/",
+    response_model=SttResponse,
+    dependencies=[Depends(authenticate)],
+    openapi_extra={"requestBody": {"content": {"multipart/form-data": {}}}},
+)
+async def speech_to_text(request: Request) -> JSONResponse:
+    """Multipart fields: file, model (whisper), language (auto), timestamps, diarize, vad_filter (true)."""
+    with await read_multipart(request, {"file": limits.STT_UPLOAD_MAX_BYTES}) as form:
+        upload = form.file("file")
+        timestamps = form.boolean("timestamps", False)
+        diarize = form.boolean("diarize", False)
+        config = stt_pb2.RecognitionConfig(
+            model=form.value("model") or "",
+            language=form.value("language") or "auto",
+            word_timestamps=timestamps,
+            diarize=diarize,
+            vad_filter=form.boolean("vad_filter", True),
+            min_speakers=form.integer("min_speakers", 0),
+            max_speakers=form.integer("max_speakers", 0),
+        )
+        reply = await recognize(request, config, upload)
+    body = stt_response(reply, timestamps, diarize)
+    # "speaker" stays (null) without diarization: the documented shape always has the key.
+    content = body.model_dump(exclude={"words"} if body.words is None else None)
+    return JSONResponse(content, headers={"X-Model": reply.model})

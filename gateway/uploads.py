@@ -1,0 +1,228 @@
+"""Streaming multipart/form-data reader that enforces per-file size limits as bytes arrive.
+
+Audio uploads can be large: each file part goes to a spooled temporary file (memory
+up to SPOOL_MEMORY_BYTES, then disk) and is refused with 413 `file_too_large` the
+moment it passes its limit, so an oversized upload is never held whole. A declared
+Content-Length far above every limit is refused before a byte of the body is read.
+The form fields (model, language, ...) can come before or after the file, as clients
+send them in any order.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from fastapi import Request
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from gateway.errors import ApiError
+from speechmesh.common import limits
+
+SPOOL_MEMORY_BYTES = 4 * 1024 * 1024
+FIELD_MAX_BYTES = 64 * 1024
+FIELDS_MAX = 64
+# Multipart framing around the file: boundaries, part headers, the small fields.
+_ENVELOPE_BYTES = FIELDS_MAX * FIELD_MAX_BYTES
+# After a refusal the rest of the body is read and dropped (so the client gets the 413
+# instead of a reset connection), but never more than this.
+_DRAIN_MAX_BYTES = 256 * 1024 * 1024
+
+T = TypeVar("T")
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+@dataclass
+class UploadedFile:
+    name: str
+    filename: str
+    content_type: str
+    size: int = 0
+    spool: tempfile.SpooledTemporaryFile = field(
+        default_factory=lambda: tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)
+    )
+
+    def chunks(self, size: int = limits.CHUNK_BYTES) -> Iterator[bytes]:
+        self.spool.seek(0)
+        while block := self.spool.read(size):
+            yield block
+
+
+@dataclass
+class MultipartForm:
+    fields: dict[str, list[str]] = field(default_factory=dict)
+    files: dict[str, UploadedFile] = field(default_factory=dict)
+
+    def value(self, name: str) -> str | None:
+        values = self.fields.get(name)
+        return values[-1] if values else None
+
+    def values(self, name: str) -> list[str]:
+        return self.fields.get(name, [])
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self.value(name)
+        if value is None or not value.strip():
+            return default
+        if value.strip().lower() in _TRUE:
+            return True
+        if value.strip().lower() in _FALSE:
+            return False
+        raise ApiError(400, "bad_request", f"'{name}' must be true or false, not '{value}'.", param=name)
+
+    def number(self, name: str, default: float) -> float:
+        return self._parsed(name, default, float, "a number")
+
+    def integer(self, name: str, default: int) -> int:
+        return self._parsed(name, default, int, "a whole number")
+
+    def _parsed(self, name: str, default: T, parse: Callable[[str], T], kind: str) -> T:
+        value = self.value(name)
+        if value is None or not value.strip():
+            return default
+        try:
+            return parse(value.strip())
+        except ValueError:
+            raise ApiError(400, "bad_request", f"'{name}' must be {kind}, not '{value}'.", param=name) from None
+
+    def file(self, name: str) -> UploadedFile:
+        """The uploaded file `name`, or 400 when it is missing or empty."""
+        upload = self.files.get(name)
+        if upload is None:
+            if name in self.fields:
+                raise ApiError(400, "bad_request", f"'{name}' must be a file upload, not a text field.", param=name)
+            raise ApiError(400, "bad_request", f"'{name}' is required: upload the audio as a file.", param=name)
+        if upload.size == 0:
+            raise ApiError(400, "bad_request", f"The uploaded '{name}' is empty.", param=name)
+        return upload
+
+    def close(self) -> None:
+        for upload in self.files.values():
+            upload.spool.close()
+
+    def __enter__(self) -> MultipartForm:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+class _Collector:
+    """Parser callbacks: routes part bytes to a field buffer or a size-checked file."""
+
+    def __init__(self, file_limits: dict[str, int]) -> None:
+        self.form = MultipartForm()
+        self._limits = file_limits
+        self._header_field = b""
+        self._header_value = b""
+        self._headers: dict[bytes, bytes] = {}
+        self._field: tuple[str, bytearray] | None = None
+        self._file: UploadedFile | None = None
+        self._skip = False
+
+    def callbacks(self) -> dict:
+        return {
+            "on_part_begin": self._part_begin,
+            "on_header_field": lambda data, start, end: self._append_header("_header_field", data[start:end]),
+            "on_header_value": lambda data, start, end: self._append_header("_header_value", data[start:end]),
+            "on_header_end": self._header_end,
+            "on_headers_finished": self._headers_finished,
+            "on_part_data": lambda data, start, end: self._data(data[start:end]),
+            "on_part_end": self._part_end,
+        }
+
+    def _append_header(self, attribute: str, data: bytes) -> None:
+        setattr(self, attribute, getattr(self, attribute) + data)
+
+    def _part_begin(self) -> None:
+        self._headers, self._field, self._file, self._skip = {}, None, None, False
+
+    def _header_end(self) -> None:
+        self._headers[self._header_field.lower()] = self._header_value
+        self._header_field = self._header_value = b""
+
+    def _headers_finished(self) -> None:
+        _, options = parse_options_header(self._headers.get(b"content-disposition", b""))
+        name = options.get(b"name", b"").decode("utf-8", "replace")
+        if b"filename" in options:
+            if name not in self._limits:
+                self._skip = True  # a file nobody asked for is read past, not stored
+                return
+            content_type = self._headers.get(b"content-type", b"application/octet-stream")
+            self._file = UploadedFile(name, options[b"filename"].decode("utf-8", "replace"), content_type.decode())
+            self.form.files[name] = self._file
+        else:
+            if sum(len(values) for values in self.form.fields.values()) >= FIELDS_MAX:
+                raise ApiError(400, "bad_request", f"The form has more than {FIELDS_MAX} fields.")
+            self._field = (name, bytearray())
+
+    def _data(self, data: bytes) -> None:
+        if self._file is not None:
+            self._file.size += len(data)
+            limit = self._limits[self._file.name]
+            if self._file.size > limit:
+                raise _TooLarge(self._file.name, limit)
+            self._file.spool.write(data)
+        elif self._field is not None:
+            self._field[1].extend(data)
+            if len(self._field[1]) > FIELD_MAX_BYTES:
+                raise ApiError(400, "bad_request", f"Field '{self._field[0]}' is longer than 64 KiB.")
+
+    def _part_end(self) -> None:
+        if self._field is not None:
+            name, value = self._field
+            self.form.fields.setdefault(name, []).append(value.decode("utf-8", "replace"))
+        self._field, self._file = None, None
+
+
+class _TooLarge(Exception):
+    def __init__(self, name: str, limit: int) -> None:
+        self.error = ApiError(
+            413,
+            "file_too_large",
+            f"'{name}' is larger than the {limit // (1024 * 1024)} MB this endpoint accepts.",
+            param=name,
+            max_bytes=limit,
+        )
+
+
+async def read_multipart(request: Request, file_limits: dict[str, int]) -> MultipartForm:
+    """Parses the body of `request`; `file_limits` maps each accepted file field to its byte limit."""
+    content_type, options = parse_options_header(request.headers.get("content-type"))
+    boundary = options.get(b"boundary")
+    if content_type != b"multipart/form-data" or not boundary:
+        raise ApiError(400, "bad_request", "The request body must be multipart/form-data with the audio as a file.")
+    declared = request.headers.get("content-length")
+    ceiling = max(file_limits.values()) + _ENVELOPE_BYTES
+    if declared and declared.isdigit() and int(declared) > ceiling:
+        raise _TooLarge(next(iter(file_limits)), max(file_limits.values())).error
+    collector = _Collector(file_limits)
+    parser = MultipartParser(boundary, collector.callbacks())
+    stream = request.stream()
+    try:
+        async for chunk in stream:
+            parser.write(chunk)
+        parser.finalize()
+    except _TooLarge as too_large:
+        collector.form.close()
+        await _drain(stream)
+        raise too_large.error from None
+    except MultipartParseError:
+        collector.form.close()
+        raise ApiError(400, "bad_request", "The multipart/form-data body is malformed or cut short.") from None
+    except BaseException:
+        collector.form.close()
+        raise
+    return collector.form
+
+
+async def _drain(stream) -> None:
+    drained = 0
+    async for chunk in stream:
+        drained += len(chunk)
+        if drained > _DRAIN_MAX_BYTES:
+            break

@@ -1,0 +1,1 @@
+"""Concrete STT engines and the speaker embedder; only the registry imports them."""

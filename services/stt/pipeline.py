@@ -1,0 +1,55 @@
+"""Transport-free recognition: decode an upload, transcribe it, diarize it if asked.
+
+The servicer calls these off the event loop; everything here is blocking.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from services.stt.diarization import Diarizer
+from services.stt.recognizer import SAMPLE_RATE, RecognitionOptions, Recognizer, Segment, Transcript
+from speechmesh.common import limits
+from speechmesh.common.audio import decode_audio
+from speechmesh.common.errors import InvalidArgument
+
+
+@dataclass(frozen=True)
+class RecognitionRequest:
+    options: RecognitionOptions
+    diarize: bool = False
+    min_speakers: int = 0
+    max_speakers: int = 0
+
+    def validate(self) -> None:
+        if len(self.options.prompt) > limits.PROMPT_MAX_CHARS:
+            raise InvalidArgument(
+                f"'prompt' is {len(self.options.prompt)} characters; at most {limits.PROMPT_MAX_CHARS} are allowed.",
+                param="prompt",
+            )
+        if not 0.0 <= self.options.temperature <= 1.0:
+            raise InvalidArgument("'temperature' must be between 0 and 1.", param="temperature")
+        if self.min_speakers < 0 or self.max_speakers < 0:
+            raise InvalidArgument("Speaker counts cannot be negative.", param="min_speakers")
+        if self.max_speakers and self.min_speakers > self.max_speakers:
+            raise InvalidArgument("'min_speakers' is larger than 'max_speakers'.", param="min_speakers")
+
+
+def transcribe_file(
+    recognizer: Recognizer, diarizer: Diarizer | None, data: bytes, request: RecognitionRequest
+) -> Transcript:
+    """Decodes `data` (any container FFmpeg reads) and transcribes it."""
+    audio = decode_audio(data, sample_rate=SAMPLE_RATE).samples
+    wants_words = request.options.word_timestamps
+    # Speakers are assigned word by word, so diarization always needs word times.
+    options = replace(request.options, word_timestamps=wants_words or request.diarize)
+    transcript = recognizer.recognize(audio, options)
+    if request.diarize and diarizer is not None:
+        transcript = diarizer.diarize(audio, transcript, request.min_speakers, request.max_speakers)
+    if not wants_words:
+        transcript = replace(transcript, segments=tuple(_without_words(segment) for segment in transcript.segments))
+    return transcript
+
+
+def _without_words(segment: Segment) -> Segment:
+    return replace(segment, words=())

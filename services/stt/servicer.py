@@ -1,0 +1,163 @@
+"""SpeechToText servicer: maps proto requests to the recognition pipeline and back."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+
+from services.stt.engine_set import SttEngines
+from services.stt.live import LiveResult, LiveTranscriber
+from services.stt.pipeline import RecognitionRequest, transcribe_file
+from services.stt.recognizer import SAMPLE_RATE, RecognitionOptions, Transcript, Word
+from services.stt.registry import ALIASES
+from services.stt.settings import StreamingSettings
+from speechmesh.common import limits
+from speechmesh.common.audio import PcmStreamResampler
+from speechmesh.common.errors import InvalidArgument, PayloadTooLarge
+from speechmesh.runtime import Blocking
+from speechmesh.v1 import common_pb2, stt_pb2, stt_pb2_grpc
+
+
+def _ms(seconds: float) -> int:
+    return round(seconds * 1000)
+
+
+def _request(config: stt_pb2.RecognitionConfig) -> RecognitionRequest:
+    language = config.language.strip().lower()
+    request = RecognitionRequest(
+        options=RecognitionOptions(
+            language="" if language == "auto" else language,
+            task="translate" if config.task == stt_pb2.TRANSLATE else "transcribe",
+            word_timestamps=config.word_timestamps,
+            vad_filter=config.vad_filter if config.HasField("vad_filter") else True,
+            prompt=config.prompt,
+            temperature=config.temperature,
+        ),
+        diarize=config.diarize,
+        min_speakers=config.min_speakers,
+        max_speakers=config.max_speakers,
+    )
+    request.validate()
+    return request
+
+
+def _words(words: tuple[Word, ...] | list[Word]) -> list[common_pb2.Word]:
+    return [
+        common_pb2.Word(
+            word=word.text.strip(),
+            start_ms=_ms(word.start),
+            end_ms=_ms(word.end),
+            probability=word.probability,
+            speaker=word.speaker,
+        )
+        for word in words
+    ]
+
+
+def _response(model: str, transcript: Transcript, language_given: bool) -> stt_pb2.RecognizeResponse:
+    return stt_pb2.RecognizeResponse(
+        text=transcript.text,
+        language=transcript.language,
+        language_probability=1.0 if language_given else transcript.language_probability,
+        duration_ms=_ms(transcript.duration),
+        model=model,
+        segments=[
+            stt_pb2.Segment(
+                start_ms=_ms(segment.start),
+                end_ms=_ms(segment.end),
+                text=segment.text,
+                speaker=segment.speaker,
+                words=_words(segment.words),
+                avg_logprob=segment.avg_logprob,
+                compression_ratio=segment.compression_ratio,
+                no_speech_prob=segment.no_speech_prob,
+                temperature=segment.temperature,
+                tokens=segment.tokens,
+            )
+            for segment in transcript.segments
+        ],
+    )
+
+
+def _live(result: LiveResult) -> stt_pb2.StreamingRecognizeResponse:
+    return stt_pb2.StreamingRecognizeResponse(
+        text=result.text,
+        is_final=result.is_final,
+        start_ms=_ms(result.start),
+        end_ms=_ms(result.end),
+        language=result.language,
+        words=_words(result.words),
+    )
+
+
+async def _upload(messages: AsyncIterator[stt_pb2.RecognizeRequest]) -> bytes:
+    """The audio file sent after the config, refused once it passes the size limit."""
+    parts: list[bytes] = []
+    size = 0
+    async for message in messages:
+        if not message.HasField("audio_content"):
+            raise InvalidArgument("Only the first message may carry the config.")
+        size += len(message.audio_content)
+        if size > limits.STT_UPLOAD_MAX_BYTES:
+            raise PayloadTooLarge(
+                f"The audio file is larger than {limits.STT_UPLOAD_MAX_BYTES // (1024 * 1024)} MB.",
+                max_bytes=str(limits.STT_UPLOAD_MAX_BYTES),
+            )
+        parts.append(message.audio_content)
+    if not size:
+        raise InvalidArgument("No audio was sent.", param="file")
+    return b"".join(parts)
+
+
+class SpeechToTextServicer(stt_pb2_grpc.SpeechToTextServicer):
+    def __init__(self, engines: SttEngines, blocking: Blocking, streaming: StreamingSettings) -> None:
+        self._engines = engines
+        self._blocking = blocking
+        self._streaming = streaming
+
+    async def Recognize(
+        self, request_iterator: AsyncIterator[stt_pb2.RecognizeRequest], context: grpc.aio.ServicerContext
+    ) -> stt_pb2.RecognizeResponse:
+        messages = aiter(request_iterator)
+        first = await anext(messages, None)
+        if first is None or not first.HasField("config"):
+            raise InvalidArgument("The first Recognize message must carry the config.")
+        request = _request(first.config)
+        model, recognizer = self._engines.recognizers.get(ALIASES.get(first.config.model, first.config.model))
+        diarizer = self._engines.diarizer() if request.diarize else None
+        data = await _upload(messages)
+        transcript = await self._blocking.run(transcribe_file, recognizer, diarizer, data, request)
+        return _response(model, transcript, language_given=bool(request.options.language))
+
+    async def StreamingRecognize(
+        self, request_iterator: AsyncIterator[stt_pb2.StreamingRecognizeRequest], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[stt_pb2.StreamingRecognizeResponse]:
+        messages = aiter(request_iterator)
+        first = await anext(messages, None)
+        if first is None or not first.HasField("streaming_config"):
+            raise InvalidArgument("The first StreamingRecognize message must carry the streaming config.")
+        config = first.streaming_config
+        if config.config.diarize:
+            raise InvalidArgument("Diarization is not available on live streams; use Recognize.", param="diarize")
+        request = _request(config.config)
+        _, recognizer = self._engines.recognizers.get(ALIASES.get(config.config.model, config.config.model))
+        rate = config.audio_format.sample_rate_hertz or SAMPLE_RATE
+        channels = config.audio_format.channels or 1
+        if not limits.SAMPLE_RATE_MIN_HERTZ <= rate <= limits.SAMPLE_RATE_MAX_HERTZ:
+            raise InvalidArgument(f"Sample rate {rate} Hz is outside 8000-48000.", param="sample_rate_hertz")
+        if channels not in (1, 2):
+            raise InvalidArgument("Audio must have 1 or 2 channels.", param="channels")
+        resampler = PcmStreamResampler(rate, channels, SAMPLE_RATE)
+        live = LiveTranscriber(
+            recognizer, self._engines.detector(), request.options, self._streaming, config.interim_results
+        )
+        async for message in messages:
+            if not message.HasField("audio_content"):
+                raise InvalidArgument("Only the first message may carry the streaming config.")
+            if len(message.audio_content) > limits.CHUNK_BYTES:
+                raise InvalidArgument("An audio message carries at most 1 MiB.", param="audio_content")
+            for result in await self._blocking.run(live.feed, resampler.feed(message.audio_content)):
+                yield _live(result)
+        for result in await self._blocking.run(lambda: live.feed(resampler.flush()) + live.finish()):
+            yield _live(result)

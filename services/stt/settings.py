@@ -1,0 +1,43 @@
+"""Configuration of the STT service (environment prefix SPEECHMESH_STT_)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import SettingsConfigDict
+
+from services.stt.diarization import DiarizationSettings
+from speechmesh.common.settings import ServiceSettings
+
+
+class WhisperSettings(BaseModel):
+    threads: int = Field(0, ge=0, description="CTranslate2 threads per model; 0 lets it choose.")
+    compute_type: str = Field("int8", description="CTranslate2 compute type (int8, int8_float32, float32, ...).")
+    device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="Where CTranslate2 runs the model.")
+    beam_size: int = Field(5, ge=1, le=10, description="Beam width of the decoder.")
+
+
+class StreamingSettings(BaseModel):
+    end_silence_seconds: float = Field(0.6, gt=0, description="Silence that ends an utterance.")
+    interim_every_seconds: float = Field(1.0, gt=0, description="Audio between two interim results.")
+    max_utterance_seconds: float = Field(30.0, gt=1, description="An utterance this long is cut and finalized.")
+    speech_threshold: float = Field(0.5, gt=0, lt=1, description="Silero speech probability that counts as speech.")
+
+
+class SttSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="SPEECHMESH_STT_", env_nested_delimiter="__", extra="ignore")
+
+    port: int = Field(50052, ge=0, le=65535, description="gRPC port; 0 picks a free one.")
+    engines: list[str] = Field(
+        ["whisper", "faster-whisper", "whisper-small", "whisper-medium", "whisper-large-v3", "sensevoice"],
+        description="Models to load, by id; one whose weights are missing is listed as unavailable.",
+    )
+    default_model: str = Field("whisper", description="Model used when a request names none.")
+    models_dir: Path = Field(
+        Path("var/models"), description="Folder of model weights: <model id>/ holds a CTranslate2 Whisper model."
+    )
+    whisper: WhisperSettings = WhisperSettings()
+    diarization: DiarizationSettings = DiarizationSettings()
+    streaming: StreamingSettings = StreamingSettings()

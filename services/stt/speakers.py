@@ -1,0 +1,25 @@
+"""The SpeakerEmbedder interface diarization is built on.
+
+An embedder maps a clip of speech to a point where clips of one voice lie close together
+and clips of different voices far apart (cosine distance), so clustering the points of a
+recording finds who spoke when. Like the recognizers, embedders import no gRPC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+
+class SpeakerEmbedder(Protocol):
+    def load(self) -> None: ...
+
+    def embed(self, audio: np.ndarray) -> np.ndarray:
+        """The L2-normalised float32 embedding of `audio` (float32 mono at SAMPLE_RATE)."""
+        ...
+
+    def embed_many(self, clips: Sequence[np.ndarray]) -> np.ndarray:
+        """One L2-normalised row per clip, shape (len(clips), dim); cheaper than a loop of `embed`."""
+        ...

@@ -1,0 +1,41 @@
+"""Raw PCM arriving in arbitrary chunks -> float32 mono at a target rate.
+
+Live audio is signed 16-bit little-endian, interleaved, cut wherever the network cut
+it (even mid-sample). FFmpeg's resampler keeps its filter state between chunks, so
+the output has no seams at chunk boundaries.
+"""
+
+from __future__ import annotations
+
+import av
+import numpy as np
+
+
+class PcmStreamResampler:
+    def __init__(self, sample_rate: int, channels: int, target_rate: int) -> None:
+        self._rate = sample_rate
+        self._channels = channels
+        self._layout = "mono" if channels == 1 else "stereo"
+        self._resampler = av.AudioResampler(format="flt", layout="mono", rate=target_rate)
+        self._carry = b""
+        self._frame_bytes = 2 * channels
+
+    def feed(self, data: bytes) -> np.ndarray:
+        data = self._carry + data
+        usable = len(data) - len(data) % self._frame_bytes
+        self._carry = data[usable:]
+        if not usable:
+            return np.zeros(0, dtype=np.float32)
+        samples = np.frombuffer(data[:usable], dtype="<i2").reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(samples, format="s16", layout=self._layout)
+        frame.sample_rate = self._rate
+        return self._collect(self._resampler.resample(frame))
+
+    def flush(self) -> np.ndarray:
+        return self._collect(self._resampler.resample(None))
+
+    @staticmethod
+    def _collect(frames: list[av.AudioFrame]) -> np.ndarray:
+        if not frames:
+            return np.zeros(0, dtype=np.float32)
+        return np.concatenate([frame.to_ndarray().reshape(-1) for frame in frames]).astype(np.float32)
