@@ -195,7 +195,10 @@ async def read_multipart(request: Request, file_limits: dict[str, int]) -> Multi
     content_type, options = parse_options_header(request.headers.get("content-type"))
     boundary = options.get(b"boundary")
     if content_type != b"multipart/form-data" or not boundary:
-        raise ApiError(400, "bad_request", "The request body must be multipart/form-data with the audio as a file.")
+        name = next(iter(file_limits))
+        raise ApiError(
+            400, "bad_request", f"'{name}' is required: send it as a file in a multipart/form-data body.", param=name
+        )
     declared = request.headers.get("content-length")
     ceiling = max(file_limits.values()) + _ENVELOPE_BYTES
     if declared and declared.isdigit() and int(declared) > ceiling:

@@ -20,11 +20,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from gateway.background import serve_in_background
 from gateway.keystore import KeyStore
 from gateway.settings import GatewaySettings
-from services.tts.registry import build_registry
 from services.stt.registry import build_engines
 from services.stt.server import create_server as create_stt_server
 from services.stt.settings import SttSettings
 from services.stt.weights import install_whisper_base
+from services.tts.registry import build_registry
 from services.tts.server import create_server as create_tts_server
 from services.tts.settings import TtsSettings
 from speechmesh.common.audio import decode_audio
@@ -99,9 +99,7 @@ class Gateway:
 
 @contextlib.asynccontextmanager
 async def running_gateway(tts_address: str, database: Path, stt_address: str = "127.0.0.1:9") -> AsyncIterator[Gateway]:
-    settings = GatewaySettings(
-        tts_address=tts_address, stt_address=stt_address, database_path=database, log_json=False
-    )
+    settings = GatewaySettings(tts_address=tts_address, stt_address=stt_address, database_path=database, log_json=False)
     async with serve_in_background(settings) as base_url:
         gateway = Gateway(base_url, database)
         try:

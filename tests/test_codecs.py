@@ -63,7 +63,16 @@ def test_bad_input_is_invalid_audio(data: bytes, message: str) -> None:
         decode_audio(data)
 
 
-def test_truncated_file_decodes_what_is_there() -> None:
-    data = encode_audio(tone(2.0), FORMATS["wav"])
-    decoded = decode_audio(data[: len(data) // 2])
-    assert 0.8 < decoded.duration_seconds < 1.2
+@pytest.mark.parametrize("name", ["wav", "mp3", "flac", "aac", "m4a"])
+def test_a_file_cut_short_is_refused(name: str) -> None:
+    data = encode_audio(tone(2.0), FORMATS[name])
+    assert decode_audio(data).duration_seconds >= 1.95
+    with pytest.raises(InvalidAudio, match="truncated|cut short|not audio"):
+        decode_audio(data[: len(data) // 2])
+
+
+def test_a_streamed_wav_of_unknown_length_is_whole() -> None:
+    encoder = StreamEncoder(FORMATS["wav"], 22050, streaming=True)
+    data = encoder.feed(tone(1.0)) + encoder.finish()
+    assert data[4:8] == b"\xff\xff\xff\xff"
+    assert abs(decode_audio(data).duration_seconds - 1.0) < 0.01

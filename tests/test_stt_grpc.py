@@ -221,9 +221,7 @@ async def test_live_silence_gives_no_result(stt_channel):
 )
 async def test_live_bad_config_is_refused(stt_channel, streaming_config, needle):
     async def messages() -> AsyncIterator[stt_pb2.StreamingRecognizeRequest]:
-        yield stt_pb2.StreamingRecognizeRequest(
-            streaming_config=stt_pb2.StreamingRecognitionConfig(**streaming_config)
-        )
+        yield stt_pb2.StreamingRecognizeRequest(streaming_config=stt_pb2.StreamingRecognitionConfig(**streaming_config))
 
     call = stt_pb2_grpc.SpeechToTextStub(stt_channel).StreamingRecognize(messages())
     with pytest.raises(grpc.aio.AioRpcError) as caught:

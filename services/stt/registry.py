@@ -13,18 +13,115 @@ from pathlib import Path
 from services.stt.diarization import Diarizer
 from services.stt.engine_set import SttEngines
 from services.stt.recognizer import Recognizer
-from services.stt.vad import SpeechDetector
 from services.stt.settings import SttSettings
+from services.stt.vad import SpeechDetector
 from services.stt.weights import whisper_base_path
 from speechmesh.common.models import ModelCard, ModelKind, Tier
 from speechmesh.common.registry import EngineRegistry, EngineSpec
 
 # Whisper's 99 languages; the engine reports the exact list once loaded.
-WHISPER_LANGUAGES = (
-    "af am ar as az ba be bg bn bo br bs ca cs cy da de el en es et eu fa fi fo fr gl gu ha haw he hi hr ht hu hy "
-    "id is it ja jw ka kk km kn ko la lb ln lo lt lv mg mi mk ml mn mr ms mt my ne nl nn no oc pa pl ps pt ro ru "
-    "sa sd si sk sl sn so sq sr su sv sw ta te tg th tk tl tr tt uk ur uz vi yi yo zh yue"
-).split()
+WHISPER_LANGUAGES = [
+    "af",
+    "am",
+    "ar",
+    "as",
+    "az",
+    "ba",
+    "be",
+    "bg",
+    "bn",
+    "bo",
+    "br",
+    "bs",
+    "ca",
+    "cs",
+    "cy",
+    "da",
+    "de",
+    "el",
+    "en",
+    "es",
+    "et",
+    "eu",
+    "fa",
+    "fi",
+    "fo",
+    "fr",
+    "gl",
+    "gu",
+    "ha",
+    "haw",
+    "he",
+    "hi",
+    "hr",
+    "ht",
+    "hu",
+    "hy",
+    "id",
+    "is",
+    "it",
+    "ja",
+    "jw",
+    "ka",
+    "kk",
+    "km",
+    "kn",
+    "ko",
+    "la",
+    "lb",
+    "ln",
+    "lo",
+    "lt",
+    "lv",
+    "mg",
+    "mi",
+    "mk",
+    "ml",
+    "mn",
+    "mr",
+    "ms",
+    "mt",
+    "my",
+    "ne",
+    "nl",
+    "nn",
+    "no",
+    "oc",
+    "pa",
+    "pl",
+    "ps",
+    "pt",
+    "ro",
+    "ru",
+    "sa",
+    "sd",
+    "si",
+    "sk",
+    "sl",
+    "sn",
+    "so",
+    "sq",
+    "sr",
+    "su",
+    "sv",
+    "sw",
+    "ta",
+    "te",
+    "tg",
+    "th",
+    "tk",
+    "tl",
+    "tr",
+    "tt",
+    "uk",
+    "ur",
+    "uz",
+    "vi",
+    "yi",
+    "yo",
+    "zh",
+    "yue",
+]
 # OpenAI's model name, accepted wherever a model id is.
 ALIASES = {"whisper-1": "whisper"}
 _SENSEVOICE = (
@@ -60,7 +157,9 @@ def build_registry(settings: SttSettings) -> EngineRegistry[Recognizer]:
     models = settings.models_dir
 
     def local(model_id: str, name: str) -> EngineSpec[Recognizer]:
-        return EngineSpec(_card(model_id, name, WHISPER_LANGUAGES), factory=lambda: _whisper(models / model_id, settings))
+        return EngineSpec(
+            _card(model_id, name, WHISPER_LANGUAGES), factory=lambda: _whisper(models / model_id, settings)
+        )
 
     specs: list[EngineSpec[Recognizer]] = [
         EngineSpec(

@@ -15,8 +15,10 @@ from speechmesh.common.errors import InvalidAudio
 def decode_audio(data: bytes, *, sample_rate: int = 0, mono: bool = True) -> Pcm:
     """Decodes the first audio stream, resampled to `sample_rate` (0 keeps it).
 
-    Raises InvalidAudio for empty input, input with no audio stream, or input that
-    yields no samples (e.g. truncated before the first frame).
+    Raises InvalidAudio for empty input, input with no audio stream, input that
+    yields no samples, corrupt data, and files cut short: a file whose header states
+    its length (WAV, FLAC, MP4/M4A, MP3 with a Xing/Info/VBRI header) must decode to
+    that length. Transcribing half a file as if it were whole would lose data silently.
     """
     if not data:
         raise InvalidAudio("The audio file is empty.")
@@ -30,17 +32,49 @@ def decode_audio(data: bytes, *, sample_rate: int = 0, mono: bool = True) -> Pcm
         stream = container.streams.audio[0]
         rate = sample_rate or stream.codec_context.sample_rate
         resampler = av.AudioResampler(format="flt", layout="mono" if mono else "stereo", rate=rate)
+        declared = _declared_seconds(container, stream, data)
         blocks: list[np.ndarray] = []
         try:
             for frame in container.decode(stream):
                 for out in resampler.resample(frame):
                     blocks.append(out.to_ndarray().reshape(-1, 1 if mono else 2))
         except av.FFmpegError:
-            if not blocks:
-                raise InvalidAudio("The audio data is corrupt or truncated.") from None
+            decoded = sum(len(block) for block in blocks) / rate
+            raise InvalidAudio(f"The audio data is corrupt or cut short after {decoded:.1f} s.") from None
         for out in resampler.resample(None):
             blocks.append(out.to_ndarray().reshape(-1, 1 if mono else 2))
     if not blocks:
         raise InvalidAudio("The file contains no audio samples.")
     samples = np.concatenate(blocks).astype(np.float32)
+    decoded = len(samples) / rate
+    if declared is not None and decoded < declared * _COMPLETE - _SLACK_SECONDS:
+        raise InvalidAudio(
+            f"The audio file is truncated: its header says {declared:.1f} s but only {decoded:.1f} s are there."
+        )
     return Pcm(samples[:, 0] if mono else samples, rate)
+
+
+# Share of the declared length a whole file decodes to, and slack for encoder padding.
+_COMPLETE = 0.98
+_SLACK_SECONDS = 0.05
+# WAV writers that stream set the RIFF size to this (or 0): length unknown.
+_RIFF_UNKNOWN = (0, 0xFFFFFFFF)
+_WAV_HEADER_BYTES = 44
+_MP3_LENGTH_HEADERS = (b"Xing", b"Info", b"VBRI")
+
+
+def _declared_seconds(container: Any, stream: Any, data: bytes) -> float | None:
+    """The length the file's header states, where it states one exactly; else None."""
+    name = container.format.name
+    if name == "wav":
+        riff = int.from_bytes(data[4:8], "little")
+        bit_rate = stream.codec_context.bit_rate
+        if data[:4] != b"RIFF" or riff in _RIFF_UNKNOWN or not bit_rate:
+            return None
+        # FFmpeg sizes a WAV by the bytes present; the RIFF size says what should be there.
+        return max(riff + 8 - _WAV_HEADER_BYTES, 0) * 8 / bit_rate
+    if name == "mp3" and not any(tag in data[:65536] for tag in _MP3_LENGTH_HEADERS):
+        return None  # a bare MP3's length is estimated from its size, not stated
+    if name not in ("flac", "mp3", "mov,mp4,m4a,3gp,3g2,mj2") or not stream.duration:
+        return None
+    return float(stream.duration * stream.time_base)
