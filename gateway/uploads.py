@@ -43,7 +43,8 @@ class UploadedFile:
     content_type: str
     size: int = 0
     spool: tempfile.SpooledTemporaryFile = field(
-        default_factory=lambda: tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)
+        # Closed by MultipartForm.close(), which every reader of a form calls.
+        default_factory=lambda: tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)  # noqa: SIM115
     )
 
     def chunks(self, size: int = limits.CHUNK_BYTES) -> Iterator[bytes]:

@@ -3,6 +3,7 @@ recognition with interim and final results, and every refusal with its status co
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator, Iterable
 
 import grpc
@@ -73,7 +74,7 @@ async def test_word_timestamps_are_monotonic_and_inside_the_audio(stt_channel, s
     assert len(words) >= 18
     assert word_error_rate(" ".join(SENTENCES[:2]), " ".join(word.word for word in words)) <= 0.1
     duration_ms = pcm.duration_seconds * 1000
-    for before, after in zip(words, words[1:], strict=False):
+    for before, after in itertools.pairwise(words):
         assert before.start_ms <= before.end_ms <= after.start_ms <= after.end_ms
     assert words[0].start_ms >= 0 and words[-1].end_ms <= duration_ms + 20
     assert all(0.0 < word.probability <= 1.0 for word in words)
