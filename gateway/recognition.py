@@ -23,4 +23,4 @@ async def recognize(
             yield stt_pb2.RecognizeRequest(audio_content=chunk)
 
     stub = request.app.state.upstreams.stt
-    return await stub.Recognize(messages(), timeout=request.app.state.settings.rpc_timeout_seconds)
+    return await stub.Recognize(messages(), timeout=request.app.state.settings.stt_timeout_seconds)

@@ -17,6 +17,9 @@ class GatewaySettings(BaseSettings):
     tts_address: str = Field("127.0.0.1:50051", description="host:port of the TTS gRPC service.")
     stt_address: str = Field("127.0.0.1:50052", description="host:port of the STT gRPC service.")
     rpc_timeout_seconds: float = Field(300.0, gt=0, description="Deadline of one upstream call.")
+    stt_timeout_seconds: float = Field(
+        3600.0, gt=0, description="Deadline of one transcription: 100 MB of audio can be hours of speech."
+    )
     health_timeout_seconds: float = Field(1.0, gt=0, description="Deadline of one upstream health check.")
     log_level: str = Field("INFO", description="Python logging level name.")
     log_json: bool = Field(True, description="One JSON object per log line.")

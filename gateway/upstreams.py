@@ -10,13 +10,18 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from gateway.settings import GatewaySettings
 from speechmesh.v1 import models_pb2_grpc, stt_pb2_grpc, tts_pb2_grpc
 
+_STT_REPLY_MAX_BYTES = 64 * 1024 * 1024
+
 
 class Upstreams:
     def __init__(self, settings: GatewaySettings) -> None:
         self._health_timeout = settings.health_timeout_seconds
         self.channels: dict[str, grpc.aio.Channel] = {
             "tts": grpc.aio.insecure_channel(settings.tts_address),
-            "stt": grpc.aio.insecure_channel(settings.stt_address),
+            # A transcript of hours of speech with word times can pass gRPC's 4 MB default.
+            "stt": grpc.aio.insecure_channel(
+                settings.stt_address, options=[("grpc.max_receive_message_length", _STT_REPLY_MAX_BYTES)]
+            ),
         }
         self.tts = tts_pb2_grpc.TextToSpeechStub(self.channels["tts"])
         self.stt = stt_pb2_grpc.SpeechToTextStub(self.channels["stt"])

@@ -172,3 +172,13 @@ async def test_declared_length_over_the_limit_is_refused_before_reading(gateway)
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)
     writer.close()
     assert head.startswith(b"HTTP/1.1 413 ")
+
+
+async def test_models_lists_stt_models_with_their_state(client):
+    models = {model["id"]: model for model in (await client.get("/v1/models/")).json()["models"]}
+    assert models["whisper"]["type"] == "stt" and models["whisper"]["status"] == "ready"
+    assert len(models["whisper"]["languages"]) >= 99
+    assert models["faster-whisper"]["status"] == "ready" and models["faster-whisper"]["languages"] == ["en"]
+    for unavailable in ("sensevoice", "whisper-small", "whisper-large-v3"):
+        assert models[unavailable]["status"] == "unavailable" and models[unavailable]["unavailable_reason"]
+    assert "var/models/whisper-large-v3" in models["whisper-large-v3"]["unavailable_reason"]

