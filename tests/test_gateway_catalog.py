@@ -82,6 +82,9 @@ async def test_unknown_voice_preview_and_bad_gender(client) -> None:
 
 async def test_health_and_metrics_endpoints(client) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
-    assert (await client.get("/readyz")).json() == {"ready": True, "upstreams": {"tts": "SERVING"}}
+    assert (await client.get("/readyz")).json() == {
+        "ready": True,
+        "upstreams": {"tts": "SERVING", "stt": "SERVING"},
+    }
     metrics = await client.get("/metrics")
     assert metrics.status_code == 200 and "python_info" in metrics.text

@@ -12,7 +12,7 @@ import pytest
 
 from speechmesh.common import limits
 from speechmesh.common.audio import FORMATS, OutputFormat, Pcm, encode_audio
-from tests.conftest import word_error_rate
+from tests.conftest import TURNS, word_error_rate
 
 pytestmark = pytest.mark.slow
 
@@ -182,3 +182,28 @@ async def test_models_lists_stt_models_with_their_state(client):
     for unavailable in ("sensevoice", "whisper-small", "whisper-large-v3"):
         assert models[unavailable]["status"] == "unavailable" and models[unavailable]["unavailable_reason"]
     assert "var/models/whisper-large-v3" in models["whisper-large-v3"]["unavailable_reason"]
+
+
+async def test_three_voice_dialog_gets_three_speakers_and_turn_labels(client, dialog):
+    data = encode_audio(Pcm(dialog.audio, 16000), FORMATS["flac"])
+    response = await post(client, data, filename="meeting.flac", diarize="true", timestamps="true")
+    body = response.json()
+    assert {segment["speaker"] for segment in body["segments"]} == {"SPEAKER_00", "SPEAKER_01", "SPEAKER_02"}
+    order = list(dict.fromkeys(voice for voice, _ in TURNS))
+    for (voice, _), (start, end) in zip(TURNS, dialog.spans, strict=True):
+        said = [word["speaker"] for word in body["words"] if start <= (word["start"] + word["end"]) / 2 <= end]
+        expected = f"SPEAKER_{order.index(voice):02d}"
+        assert len(said) >= 8 and said.count(expected) >= len(said) - 1, (voice, said)
+    for segment in body["segments"]:
+        inside = [word for word in body["words"] if segment["start"] <= word["start"] < segment["end"]]
+        assert {word["speaker"] for word in inside} <= {segment["speaker"]}
+
+
+async def test_spanish_is_detected_and_transcribed(client, voices):
+    spanish = "El tren sale de la estación a las ocho de la mañana todos los días."
+    data = encode_audio(Pcm(voices("jf_alpha", spanish, lang="es"), 16000), FORMATS["mp3"])
+    body = (await post(client, data, filename="tren.mp3")).json()
+    assert body["language"] == "es"
+    assert word_error_rate(spanish, body["text"]) <= 0.25, body["text"]
+    forced = (await post(client, data, filename="tren.mp3", language="es")).json()
+    assert forced["language"] == "es"

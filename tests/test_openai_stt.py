@@ -8,8 +8,8 @@ import re
 import openai
 import pytest
 
-from speechmesh.common.audio import FORMATS, encode_audio
-from tests.conftest import word_error_rate
+from speechmesh.common.audio import FORMATS, Pcm, encode_audio
+from tests.conftest import word_error_rate, words
 
 pytestmark = pytest.mark.slow
 
@@ -82,6 +82,20 @@ async def test_prompt_and_any_server_model_id(sdk, speech):
 async def test_translation_of_english_stays_english(sdk, speech):
     result = await sdk.audio.translations.create(model="whisper-1", file=("speech.mp3", speech))
     assert word_error_rate(SENTENCE, result.text) <= 0.35
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+async def test_translation_of_spanish_speech_into_english(sdk, voices):
+    spanish = "El tren sale de la estación a las ocho de la mañana todos los días."
+    speech = encode_audio(Pcm(voices("jf_alpha", spanish, lang="es"), 16000), FORMATS["mp3"])
+    result = await sdk.audio.translations.create(
+        model="whisper-1", file=("tren.mp3", speech), response_format="verbose_json"
+    )
+    assert result.language == "spanish"
+    english = set(words(result.text))
+    assert {"train", "station", "morning"} <= english, result.text
+    transcribed = await sdk.audio.transcriptions.create(model="whisper-1", file=("tren.mp3", speech))
+    assert "estación" in transcribed.text.lower()
 
 
 async def test_errors_arrive_as_sdk_exceptions(sdk, speech, gateway):
