@@ -16,15 +16,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 import httpx
+from harness import gateway_client
 
-from gateway.background import serve_in_background
-from gateway.keystore import KeyStore
-from gateway.settings import GatewaySettings
 from services.tts.registry import build_registry
 from services.tts.server import create_server
 from services.tts.settings import TtsSettings
@@ -87,40 +83,32 @@ async def main(runs: int) -> None:
     while not registry.engines():
         await asyncio.sleep(0.1)
     engine = registry.engines()["piper"]
-    with tempfile.TemporaryDirectory() as folder:
-        database = Path(folder) / "bench.db"
-        gateway = GatewaySettings(tts_address=f"127.0.0.1:{port}", database_path=database, log_level="WARNING")
-        async with serve_in_background(gateway) as base_url:
-            key = KeyStore(database).create("bench", "enterprise")[1]
-            headers = {"Authorization": f"Bearer {key}"}
-            async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=120) as http:
-                await mesh(http, "Warm up.")
-                print(
-                    f"{'text':22} {'direct s':>9} {'mesh s':>8} {'direct RTF':>11} {'mesh RTF':>9} {'mesh/direct':>12}"
-                )
-                for name, text in TEXTS.items():
-                    d_rtf, m_rtf, d_wall, m_wall = [], [], [], []
-                    for _ in range(runs):
-                        wall, _, audio = direct(engine, text)
-                        d_wall.append(wall)
-                        d_rtf.append(wall / audio)
-                        wall, audio = await mesh(http, text)
-                        m_wall.append(wall)
-                        m_rtf.append(wall / audio)
-                    ratio = statistics.median(m_rtf) / statistics.median(d_rtf)
-                    print(
-                        f"{name:22} {statistics.median(d_wall):9.3f} {statistics.median(m_wall):8.3f} "
-                        f"{statistics.median(d_rtf):11.3f} {statistics.median(m_rtf):9.3f} {ratio:12.3f}"
-                    )
-                text = TEXTS["medium (4 sentences)"]
-                d_first = [direct(engine, text)[1] for _ in range(runs * 2)]
-                m_first = [await first_audio(http, text) for _ in range(runs * 2)]
-                print(f"\nstreaming, {text.count('.')} sentences, {runs * 2} runs each:")
-                for label, times in (
-                    ("direct time to first sentence", d_first),
-                    ("gateway time to first audio", m_first),
-                ):
-                    print(f"  {label:30} p50 {pct(times, 50) * 1000:6.1f} ms  p95 {pct(times, 95) * 1000:6.1f} ms")
+    async with gateway_client(tts_address=f"127.0.0.1:{port}") as http:
+        await mesh(http, "Warm up.")
+        print(f"{'text':22} {'direct s':>9} {'mesh s':>8} {'direct RTF':>11} {'mesh RTF':>9} {'mesh/direct':>12}")
+        for name, text in TEXTS.items():
+            d_rtf, m_rtf, d_wall, m_wall = [], [], [], []
+            for _ in range(runs):
+                wall, _, audio = direct(engine, text)
+                d_wall.append(wall)
+                d_rtf.append(wall / audio)
+                wall, audio = await mesh(http, text)
+                m_wall.append(wall)
+                m_rtf.append(wall / audio)
+            ratio = statistics.median(m_rtf) / statistics.median(d_rtf)
+            print(
+                f"{name:22} {statistics.median(d_wall):9.3f} {statistics.median(m_wall):8.3f} "
+                f"{statistics.median(d_rtf):11.3f} {statistics.median(m_rtf):9.3f} {ratio:12.3f}"
+            )
+        text = TEXTS["medium (4 sentences)"]
+        d_first = [direct(engine, text)[1] for _ in range(runs * 2)]
+        m_first = [await first_audio(http, text) for _ in range(runs * 2)]
+        print(f"\nstreaming, {text.count('.')} sentences, {runs * 2} runs each:")
+        for label, times in (
+            ("direct time to first sentence", d_first),
+            ("gateway time to first audio", m_first),
+        ):
+            print(f"  {label:30} p50 {pct(times, 50) * 1000:6.1f} ms  p95 {pct(times, 95) * 1000:6.1f} ms")
     await stop_server(server, grace=0)
 
 

@@ -63,8 +63,8 @@ async def test_round_trip_several_sentences(stt_channel, speak, model):
 async def test_language_is_detected_with_its_probability(stt_channel, speak):
     reply = await recognize(stt_channel, wav(speak(SENTENCES[0])), language="auto")
     assert reply.language == "en" and 0.5 < reply.language_probability <= 1.0
-    given = await recognize(stt_channel, wav(speak(SENTENCES[0])), language="en")
-    assert given.language_probability == 1.0
+    given = await recognize(stt_channel, wav(speak(SENTENCES[0])), language="en-US")
+    assert given.language == "en" and given.language_probability == 1.0
 
 
 async def test_word_timestamps_are_monotonic_and_inside_the_audio(stt_channel, speak):

@@ -24,7 +24,8 @@ def _ms(seconds: float) -> int:
 
 
 def _request(config: stt_pb2.RecognitionConfig) -> RecognitionRequest:
-    language = config.language.strip().lower()
+    # "en-US" and "en_us" name the language Whisper calls "en".
+    language = config.language.strip().lower().replace("_", "-").split("-")[0]
     request = RecognitionRequest(
         options=RecognitionOptions(
             language="" if language == "auto" else language,

@@ -1,0 +1,27 @@
+"""What every bench script shares: a gateway in this process with an enterprise key."""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+
+from gateway.background import serve_in_background
+from gateway.keystore import KeyStore
+from gateway.settings import GatewaySettings
+
+
+@contextlib.asynccontextmanager
+async def gateway_client(timeout: float = 600, **addresses: str) -> AsyncIterator[httpx.AsyncClient]:
+    """An authenticated client of a gateway over `addresses` (tts_address=..., stt_address=...)."""
+    with tempfile.TemporaryDirectory() as folder:
+        database = Path(folder) / "bench.db"
+        settings = GatewaySettings(database_path=database, log_level="WARNING", **addresses)
+        async with serve_in_background(settings) as base_url:
+            key = KeyStore(database).create("bench", "enterprise")[1]
+            headers = {"Authorization": f"Bearer {key}"}
+            async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=timeout) as http:
+                yield http
