@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+APT := $(VENV)/.apt
+# Debian packages the TTS engines run: espeak-ng and festival (+ two voices) are CLIs.
+APT_PACKAGES := espeak-ng festival festvox-us-slt-hts festvox-kallpc16k
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 PROTOS := $(wildcard protos/speechmesh/v1/*.proto)
 GENERATED := speechmesh/v1/.generated
 MODELS_DIR := var/models
@@ -13,8 +17,16 @@ WHISPER_BASE := $(MODELS_DIR)/whisper-base/model.bin
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# No apt packages are needed: PyAV bundles FFmpeg and Piper bundles espeak-ng.
-$(INSTALLED): pyproject.toml | $(BIN)/python
+# Installs the Debian packages only when one is missing, so a machine that has them needs
+# neither root nor network. PyAV bundles FFmpeg and Piper its own espeak-ng, so no others.
+$(APT): | $(BIN)/python
+	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(APT_PACKAGES); \
+	fi
+	touch $@
+
+$(INSTALLED): pyproject.toml | $(BIN)/python $(APT)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[all]'
 	touch $@

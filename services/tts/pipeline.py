@@ -1,7 +1,8 @@
 """From a synthesis request to encoded audio chunks, transport-free.
 
 `plan_synthesis` validates the request against the loaded models and voices and
-applies defaults; `EncodedSynthesis` runs the engine and the encoder together and
+applies defaults (the text's language is detected when not given, and picks the voice
+when none is named); `EncodedSynthesis` runs the engine and the encoder together and
 yields bytes in chunks of at most `CHUNK_BYTES`. It is a plain blocking iterator: the
 servicer pulls it through the thread pool, one sentence at a time.
 """
@@ -11,9 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from services.tts.language import detect_language
+from services.tts.sentences import split_sentences
 from services.tts.synthesizer import SynthesisOptions, Synthesizer, VoiceCard
 from speechmesh.common import limits
-from speechmesh.common.audio import OutputSpec, StreamEncoder
+from speechmesh.common.audio import OutputSpec, StreamEncoder, time_stretch
 from speechmesh.common.errors import InvalidArgument, NotFound
 from speechmesh.common.registry import EngineRegistry
 
@@ -25,10 +28,21 @@ class SynthesisPlan:
     voice: VoiceCard
     text: str
     speed: float
+    # Language of the text: given, or detected among the languages the voice(s) speak.
+    language: str
+
+    @property
+    def engine_speed(self) -> float:
+        return min(max(self.speed, limits.SPEED_MIN), limits.SPEED_MAX)
+
+    @property
+    def stretch(self) -> float:
+        """What time stretching adds beyond the speed the engine renders."""
+        return self.speed / self.engine_speed
 
     @property
     def options(self) -> SynthesisOptions:
-        return SynthesisOptions(self.voice.id, self.voice.language, self.speed)
+        return SynthesisOptions(self.voice.id, self.language, self.engine_speed)
 
 
 def base_language(code: str) -> str:
@@ -45,9 +59,10 @@ def plan_synthesis(
             f"'text' is {len(text)} characters; the maximum is {limits.TEXT_MAX_CHARS}.", param="text"
         )
     speed = speed or limits.SPEED_DEFAULT
-    if not limits.SPEED_MIN <= speed <= limits.SPEED_MAX:
+    if not limits.SYNTHESIS_SPEED_MIN <= speed <= limits.SYNTHESIS_SPEED_MAX:
         raise InvalidArgument(
-            f"'speed' must be between {limits.SPEED_MIN} and {limits.SPEED_MAX}; got {speed:g}.", param="speed"
+            f"'speed' must be between {limits.SYNTHESIS_SPEED_MIN} and {limits.SYNTHESIS_SPEED_MAX}; got {speed:g}.",
+            param="speed",
         )
     model_id, engine = registry.get(model)
     voices = list(engine.voices())
@@ -56,20 +71,28 @@ def plan_synthesis(
         card = next((v for v in voices if v.id == voice), None)
         if card is None:
             raise NotFound(
-                f"Voice '{voice}' does not exist for model '{model_id}'; see /v1/voices/ for the list.",
+                f"Voice '{voice}' does not exist for model '{model_id}'; "
+                f"see /v1/voices/?model={model_id} for the list.",
                 voice=voice,
                 model=model_id,
+                list_url=f"/v1/voices/?model={model_id}",
             )
-        if wanted and card.language != wanted:
-            raise InvalidArgument(f"Voice '{voice}' speaks '{card.language}', not '{language}'.", param="language")
-    else:
-        card = next((v for v in voices if not wanted or v.language == wanted), None)
-        if card is None:
-            spoken = ", ".join(sorted({v.language for v in voices}))
-            raise InvalidArgument(
-                f"Model '{model_id}' has no voice for language '{language}'; it speaks: {spoken}.", param="language"
-            )
-    return SynthesisPlan(model_id, engine, card, text, speed)
+        if wanted and not card.speaks(wanted):
+            spoken = ", ".join(card.languages or (card.language,))
+            raise InvalidArgument(f"Voice '{voice}' speaks {spoken}, not '{language}'.", param="language", voice=voice)
+        text_language = wanted or detect_language(text, card.languages or (card.language,), card.language)
+        return SynthesisPlan(model_id, engine, card, text, speed, text_language)
+    spoken = {code for v in voices for code in (v.language, *v.languages)}
+    if wanted and wanted not in spoken:
+        raise InvalidArgument(
+            f"Model '{model_id}' has no voice for language '{language}'; it speaks: {', '.join(sorted(spoken))}.",
+            param="language",
+        )
+    # English when unsure: the likeliest language of a text too short to tell.
+    text_language = wanted or detect_language(text, spoken, "en" if "en" in spoken else voices[0].language)
+    # A voice whose own language it is, before one that also speaks it.
+    card = min((v for v in voices if v.speaks(text_language)), key=lambda v: v.language != text_language)
+    return SynthesisPlan(model_id, engine, card, text, speed, text_language)
 
 
 class EncodedSynthesis:
@@ -87,8 +110,11 @@ class EncodedSynthesis:
         )
 
     def __iter__(self) -> Iterator[bytes]:
-        for pcm in self.plan.engine.synthesize(self.plan.text, self.plan.options):
-            yield from _chunks(self.encoder.feed(pcm))
+        plan = self.plan
+        # Sentence by sentence, so streaming sends the first one while the rest waits.
+        for sentence in split_sentences(plan.text, plan.language):
+            for pcm in plan.engine.synthesize(sentence, plan.options):
+                yield from _chunks(self.encoder.feed(time_stretch(pcm, plan.stretch)))
         yield from _chunks(self.encoder.finish())
 
 

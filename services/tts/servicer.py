@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 
 import grpc
 
+from services.tts import language
 from services.tts.pipeline import EncodedSynthesis, plan_synthesis
 from services.tts.synthesizer import Synthesizer, VoiceCard
 from speechmesh.common.errors import InvalidArgument, ModelUnavailable
@@ -40,6 +42,8 @@ class TextToSpeechServicer(tts_pb2_grpc.TextToSpeechServicer):
     def __init__(self, registry: EngineRegistry[Synthesizer], blocking: Blocking) -> None:
         self._registry = registry
         self._blocking = blocking
+        # Off the event loop and beside model loading: the language model takes ~0.5 s.
+        threading.Thread(target=language.warm_up, name="language-warm-up", daemon=True).start()
 
     async def ListVoices(
         self, request: tts_pb2.ListVoicesRequest, context: grpc.aio.ServicerContext
@@ -89,7 +93,7 @@ class TextToSpeechServicer(tts_pb2_grpc.TextToSpeechServicer):
                 audio=audio_metadata(output.format, encoder.sample_rate, encoder.channels, encoder.duration_seconds),
                 model=plan.model,
                 voice=plan.voice.id,
-                language=plan.voice.language,
+                language=plan.language,
                 characters=len(request.text),
             )
         )

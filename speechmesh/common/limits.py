@@ -1,8 +1,13 @@
 """Documented request limits, shared so the gateway and the services agree on them."""
 
+# The seed API's speed range; engines render these speeds natively.
 SPEED_MIN = 0.5
 SPEED_MAX = 2.0
 SPEED_DEFAULT = 1.0
+# What the TTS service accepts (OpenAI's range): beyond the engines' range the audio is
+# time-stretched.
+SYNTHESIS_SPEED_MIN = 0.25
+SYNTHESIS_SPEED_MAX = 4.0
 
 # The largest text any plan may send (Enterprise); plans apply lower limits first.
 TEXT_MAX_CHARS = 50_000

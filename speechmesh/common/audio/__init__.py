@@ -6,6 +6,7 @@ from speechmesh.common.audio.encode import StreamEncoder, encode_audio
 from speechmesh.common.audio.formats import FORMATS, OutputFormat, OutputSpec, output_format
 from speechmesh.common.audio.pcm import Pcm
 from speechmesh.common.audio.resample import PcmStreamResampler
+from speechmesh.common.audio.stretch import time_stretch
 
 __all__ = [
     "FORMATS",
@@ -17,4 +18,5 @@ __all__ = [
     "decode_audio",
     "encode_audio",
     "output_format",
+    "time_stretch",
 ]
