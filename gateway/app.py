@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from gateway.errors import install_error_handlers
 from gateway.keystore import KeyStore
-from gateway.routers import catalog, health, openai_audio, stt, tts
+from gateway.routers import catalog, health, openai_audio, openai_speech, stt, tts
 from gateway.settings import GatewaySettings
 from gateway.upstreams import Upstreams
 
@@ -35,6 +35,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         redirect_slashes=False,
     )
     install_error_handlers(app)
-    for router in (tts.router, stt.router, openai_audio.router, catalog.router, health.router):
+    routers = (tts.router, stt.router, openai_speech.router, openai_audio.router, catalog.router, health.router)
+    for router in routers:
         app.include_router(router)
     return app

@@ -85,3 +85,24 @@ class SttResponse(BaseModel):
     duration: float
     segments: list[SttSegmentOut]
     words: list[SttWordOut] | None = Field(None, description="Present when timestamps=true.")
+
+
+class OpenAISpeechRequest(BaseModel):
+    """OpenAI's POST /v1/audio/speech body."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    model: str = Field(description="tts-1, tts-1-hd, gpt-4o-mini-tts, or any speechmesh TTS model id.")
+    input: str = Field(description="Text to speak; at most the plan's limit.")
+    voice: str = Field(description="alloy, ash, ballad, coral, echo, fable, nova, onyx, sage, shimmer, verse, ...")
+    response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = "mp3"
+    speed: float = Field(1.0, ge=limits.SYNTHESIS_SPEED_MIN, le=limits.SYNTHESIS_SPEED_MAX)
+    instructions: str | None = Field(None, description="Accepted; no installed engine follows style instructions.")
+    stream_format: Literal["audio", "sse"] = "audio"
+
+    @field_validator("input")
+    @classmethod
+    def _not_blank(cls, text: str) -> str:
+        if not text.strip():
+            raise ValueError("must contain something to say; it is empty or only whitespace")
+        return text

@@ -12,8 +12,8 @@ from fastapi.responses import Response
 from gateway.auth import authenticate
 from gateway.errors import ApiError
 from gateway.routers import both
-from gateway.routers.tts import collect
 from gateway.schemas import Gender, ModelOut, ModelsOut, VoiceOut, VoicesOut
+from gateway.synthesis import collect
 from speechmesh.convert import ENUM_BY_GENDER, GENDER_BY_ENUM
 from speechmesh.v1 import common_pb2, models_pb2, tts_pb2
 

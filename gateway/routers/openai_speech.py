@@ -1,0 +1,101 @@
+"""OpenAI-compatible POST /v1/audio/speech: OpenAI's models and voices mapped to real ones.
+
+OpenAI's voices are mapped by character to the installed voices (table below), first
+choice first; a choice whose voice is not loaded falls through to the next. OpenAI's
+model names (tts-1, tts-1-hd, gpt-4o-mini-tts) all mean "the voice decides". A
+speechmesh model id keeps the request on that model (its default voice unless a
+speechmesh voice id is given); a speechmesh voice id is used as it is. Audio is
+streamed as it is synthesized (as OpenAI does); `stream_format=sse` sends
+`speech.audio.delta` events with base64 audio, then `speech.audio.done`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response, StreamingResponse
+
+from gateway.auth import Caller, authenticate
+from gateway.routers import both
+from gateway.schemas import OpenAISpeechRequest
+from gateway.synthesis import check_text_length, stream
+from speechmesh.common.audio import FORMATS
+from speechmesh.convert import ENCODING_BY_FORMAT
+from speechmesh.v1 import common_pb2, tts_pb2
+
+router = APIRouter()
+
+JOE = ("piper", "en_US-joe-medium")
+KUMO = ("kokoro", "jm_kumo")
+# OpenAI voice -> (model, voice) choices, by the voice's character (Kokoro's voices are
+# four women and a man; Piper's Joe is a man).
+VOICES: dict[str, tuple[tuple[str, str], ...]] = {
+    "alloy": (("kokoro", "jf_alpha"), JOE),
+    "ash": (KUMO, JOE),
+    "ballad": (JOE, KUMO),
+    "coral": (("kokoro", "jf_gongitsune"), JOE),
+    "echo": (KUMO, JOE),
+    "fable": (JOE, KUMO),
+    "nova": (("kokoro", "jf_nezumi"), JOE),
+    "onyx": (JOE, KUMO),
+    "sage": (("kokoro", "jf_tebukuro"), JOE),
+    "shimmer": (("kokoro", "jf_alpha"), JOE),
+    "verse": (KUMO, JOE),
+    "marin": (("kokoro", "jf_nezumi"), JOE),
+    "cedar": (KUMO, JOE),
+}
+OPENAI_MODELS = {"tts-1", "tts-1-hd", "gpt-4o-mini-tts", "gpt-4o-tts"}
+# OpenAI's `pcm` is headerless 16-bit little-endian mono at 24 kHz.
+PCM_SAMPLE_RATE = 24_000
+
+
+def _choices(model: str, voice: str) -> list[tuple[str, str]]:
+    openai_model = model in OPENAI_MODELS
+    if voice not in VOICES:
+        return [("" if openai_model else model, voice)]
+    if openai_model:
+        return list(VOICES[voice])
+    return [choice for choice in VOICES[voice] if choice[0] == model] or [(model, "")]
+
+
+async def _resolve(request: Request, model: str, voice: str) -> tuple[str, str]:
+    choices = _choices(model, voice)
+    if len(choices) == 1:
+        return choices[0]
+    tts = request.app.state.upstreams.tts
+    reply = await tts.ListVoices(tts_pb2.ListVoicesRequest(), timeout=request.app.state.settings.rpc_timeout_seconds)
+    loaded = {(v.model, v.id) for v in reply.voices}
+    return next((choice for choice in choices if choice in loaded), choices[-1])
+
+
+async def _events(chunks: AsyncIterator[bytes], characters: int) -> AsyncIterator[bytes]:
+    async for chunk in chunks:
+        event = {"type": "speech.audio.delta", "audio": base64.b64encode(chunk).decode()}
+        yield f"data: {json.dumps(event)}\n\n".encode()
+    usage = {"input_tokens": characters, "output_tokens": 0, "total_tokens": characters}
+    yield f"data: {json.dumps({'type': 'speech.audio.done', 'usage': usage})}\n\n".encode()
+
+
+@both(router, "POST", "/v1/audio/speech", response_class=Response, responses={200: {"content": {"audio/mpeg": {}}}})
+async def speech(body: OpenAISpeechRequest, request: Request, caller: Caller = Depends(authenticate)) -> Response:
+    check_text_length(caller, body.input, "input")
+    model, voice = await _resolve(request, body.model, body.voice)
+    fmt = FORMATS[body.response_format]
+    synthesis = tts_pb2.SynthesizeRequest(
+        text=body.input,
+        model=model,
+        voice=voice,
+        speed=body.speed,
+        output=common_pb2.AudioOutputSpec(
+            encoding=ENCODING_BY_FORMAT[body.response_format],
+            sample_rate_hertz=PCM_SAMPLE_RATE if body.response_format == "pcm" else 0,
+        ),
+    )
+    chunks = await stream(request, synthesis)
+    headers = {"X-Model": model, "X-Voice": voice}
+    if body.stream_format == "sse":
+        return StreamingResponse(_events(chunks, len(body.input)), media_type="text/event-stream", headers=headers)
+    return StreamingResponse(chunks, media_type=fmt.mime_type, headers=headers)

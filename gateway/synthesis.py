@@ -1,0 +1,61 @@
+"""Calling the TTS service from a route: the plan's text limit, whole files, and streams."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+from fastapi import Request
+
+from gateway.auth import Caller
+from gateway.errors import ApiError
+from speechmesh.v1 import tts_pb2
+
+
+def check_text_length(caller: Caller, text: str, param: str) -> None:
+    if len(text) > caller.plan.max_text_chars:
+        raise ApiError(
+            400,
+            "bad_request",
+            f"'{param}' is {len(text)} characters; the {caller.plan.name} plan allows {caller.plan.max_text_chars}.",
+            param=param,
+        )
+
+
+async def collect(call: grpc.aio.UnaryStreamCall) -> tuple[bytes, tts_pb2.SynthesisResult]:
+    """The whole file and its result from a Synthesize call."""
+    parts: list[bytes] = []
+    result = tts_pb2.SynthesisResult()
+    async for message in call:
+        if message.HasField("audio_content"):
+            parts.append(message.audio_content)
+        else:
+            result = message.result
+    return b"".join(parts), result
+
+
+async def synthesize(request: Request, synthesis: tts_pb2.SynthesizeRequest) -> tuple[bytes, tts_pb2.SynthesisResult]:
+    stub = request.app.state.upstreams.tts
+    return await collect(stub.Synthesize(synthesis, timeout=request.app.state.settings.rpc_timeout_seconds))
+
+
+async def stream(request: Request, synthesis: tts_pb2.SynthesizeRequest) -> AsyncIterator[bytes]:
+    """Audio chunks as each sentence is synthesized. The first message is awaited here, so a
+    bad request raises (and gets its error status) before any response header is sent."""
+    stub = request.app.state.upstreams.tts
+    call = stub.SynthesizeStream(synthesis, timeout=request.app.state.settings.rpc_timeout_seconds)
+    messages = aiter(call)
+    first = await anext(messages, None)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        try:
+            message = first
+            while message is not None:
+                if message.HasField("audio_content"):
+                    yield message.audio_content
+                message = await anext(messages, None)
+        finally:
+            # A client that went away cancels synthesis upstream.
+            call.cancel()
+
+    return chunks()
