@@ -1,12 +1,13 @@
-"""Sending an uploaded file to the STT service: the config, then the file in 1 MiB chunks."""
+"""Sending audio to the STT service: the config, then the file in 1 MiB chunks."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 from fastapi import Request
 
 from gateway.uploads import UploadedFile
+from speechmesh.common import limits
 from speechmesh.v1 import stt_pb2
 
 
@@ -14,12 +15,19 @@ def seconds(milliseconds: int) -> float:
     return round(milliseconds / 1000, 3)
 
 
+def _chunks(audio: bytes) -> Iterator[bytes]:
+    for start in range(0, len(audio), limits.CHUNK_BYTES):
+        yield audio[start : start + limits.CHUNK_BYTES]
+
+
 async def recognize(
-    request: Request, config: stt_pb2.RecognitionConfig, upload: UploadedFile
+    request: Request, config: stt_pb2.RecognitionConfig, audio: UploadedFile | bytes
 ) -> stt_pb2.RecognizeResponse:
+    """Transcribes an upload, or audio the gateway already holds (e.g. speech it synthesized)."""
+
     async def messages() -> AsyncIterator[stt_pb2.RecognizeRequest]:
         yield stt_pb2.RecognizeRequest(config=config)
-        for chunk in upload.chunks():
+        for chunk in audio.chunks() if isinstance(audio, UploadedFile) else _chunks(audio):
             yield stt_pb2.RecognizeRequest(audio_content=chunk)
 
     stub = request.app.state.upstreams.stt

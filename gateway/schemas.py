@@ -23,6 +23,9 @@ class TtsRequest(BaseModel):
     speed: float = Field(limits.SPEED_DEFAULT, ge=limits.SPEED_MIN, le=limits.SPEED_MAX, description="Speaking rate.")
     language: str | None = Field(None, description="ISO 639-1 code; default: the voice's language.")
     stream: bool = Field(False, description="Send audio while it is being synthesized.")
+    timestamps: bool = Field(
+        False, description="Answer JSON: the audio as base64 plus every word's start and end (not with stream)."
+    )
 
     @field_validator("text")
     @classmethod
@@ -30,6 +33,23 @@ class TtsRequest(BaseModel):
         if not text.strip():
             raise ValueError("must contain something to say; it is empty or only whitespace")
         return text
+
+
+class TimedWordOut(BaseModel):
+    word: str
+    start: float
+    end: float
+
+
+class TtsTimestampsOut(BaseModel):
+    audio_base64: str
+    content_type: str
+    duration: float
+    model: str
+    voice: str
+    language: str
+    words: list[TimedWordOut]
+    alignment: str = Field(description="How the times were found: whisper-forced (see docs/api.md).")
 
 
 class ModelOut(BaseModel):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import itertools
 import time
 
+import numpy as np
 import pytest
 
 from tests.conftest import decode, transcribe, word_error_rate
@@ -91,3 +94,30 @@ async def test_speed_makes_speech_shorter(client) -> None:
         samples, rate = decode(reply.content)
         durations.append(len(samples) / rate)
     assert durations[1] < 0.7 * durations[0]
+
+
+async def test_timestamps_give_every_word_a_time_inside_the_audio(client) -> None:
+    text = "The first train leaves at six. The last one leaves before midnight."
+    reply = await client.post("/v1/tts/", json={"text": text, "format": "wav", "timestamps": True})
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    assert body["alignment"] == "whisper-forced" and body["content_type"] == "audio/wav"
+    samples, rate = decode(base64.b64decode(body["audio_base64"]))
+    assert abs(len(samples) / rate - body["duration"]) < 0.05
+    words = body["words"]
+    assert [word["word"] for word in words] == text.split()
+    for before, after in itertools.pairwise(words):
+        assert before["start"] <= before["end"] <= after["start"] + 1e-3
+    assert words[0]["start"] >= 0 and words[-1]["end"] <= body["duration"] + 0.02
+    # The pause between the sentences (the quietest 100 ms between "at" and "last") lies
+    # within 0.15 s of the boundary between "six." and "The".
+    frame = int(0.1 * rate)
+    lo, hi = int(words[4]["end"] * rate), int(words[8]["start"] * rate)
+    energy = [np.abs(samples[i : i + frame]).mean() for i in range(lo, hi - frame, frame // 4)]
+    pause = (lo + int(np.argmin(energy)) * frame // 4 + frame / 2) / rate
+    assert words[5]["end"] - 0.15 <= pause <= words[6]["start"] + 0.15
+
+
+async def test_timestamps_cannot_stream(client) -> None:
+    reply = await client.post("/v1/tts/", json={"text": "Hi.", "timestamps": True, "stream": True})
+    assert reply.status_code == 400 and reply.json()["error"]["param"] == "stream"

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response, StreamingResponse
+import base64
 
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from gateway.alignment import TimedWord, align
 from gateway.auth import Caller, authenticate
+from gateway.errors import ApiError
+from gateway.recognition import recognize, seconds
 from gateway.routers import both
-from gateway.schemas import TtsRequest
+from gateway.schemas import TimedWordOut, TtsRequest, TtsTimestampsOut
 from gateway.synthesis import check_text_length, stream, synthesize
 from speechmesh.common.audio import FORMATS
 from speechmesh.convert import ENCODING_BY_FORMAT
-from speechmesh.v1 import common_pb2, tts_pb2
+from speechmesh.v1 import common_pb2, stt_pb2, tts_pb2
 
 router = APIRouter()
 
@@ -27,10 +32,45 @@ def synthesize_request(body: TtsRequest) -> tts_pb2.SynthesizeRequest:
     )
 
 
+async def _with_timestamps(request: Request, body: TtsRequest) -> JSONResponse:
+    audio, result = await synthesize(request, synthesize_request(body))
+    # tiny.en is enough (and faster) for English; other languages need the multilingual model.
+    config = stt_pb2.RecognitionConfig(
+        model="faster-whisper" if result.language == "en" else "whisper",
+        language=result.language,
+        word_timestamps=True,
+        vad_filter=False,
+    )
+    reply = await recognize(request, config, audio)
+    heard = [
+        TimedWord(word.word, seconds(word.start_ms), seconds(word.end_ms))
+        for segment in reply.segments
+        for word in segment.words
+    ]
+    duration = seconds(result.audio.duration_ms)
+    body_out = TtsTimestampsOut(
+        audio_base64=base64.b64encode(audio).decode(),
+        content_type=FORMATS[body.format].mime_type,
+        duration=duration,
+        model=result.model,
+        voice=result.voice,
+        language=result.language,
+        words=[TimedWordOut(word=w.word, start=w.start, end=w.end) for w in align(body.text, heard, duration)],
+        alignment="whisper-forced",
+    )
+    return JSONResponse(body_out.model_dump())
+
+
 @both(router, "POST", "/v1/tts/", response_class=Response, responses={200: {"content": {"audio/mpeg": {}}}})
 async def text_to_speech(body: TtsRequest, request: Request, caller: Caller = Depends(authenticate)) -> Response:
     check_text_length(caller, body.text, "text")
     media_type = FORMATS[body.format].mime_type
+    if body.timestamps:
+        if body.stream:
+            raise ApiError(
+                400, "bad_request", "'timestamps' needs the whole audio; it cannot be streamed.", param="stream"
+            )
+        return await _with_timestamps(request, body)
     if not body.stream:
         audio, result = await synthesize(request, synthesize_request(body))
         headers = {"X-Model": result.model, "X-Voice": result.voice, "X-Language": result.language}
