@@ -14,6 +14,19 @@ from speechmesh.common.registry import EngineRegistry, EngineSpec
 
 _NO_WEIGHTS = "No package on the reachable registries ships its weights, and this server downloads nothing at run time."
 
+# What espeak-ng 1.51 (Debian) ships once `engines.espeak.parse_voices` has left out
+# fictional languages and romanized-input voices; the engine's voices say the same
+# (tests/test_tts_engines.py checks it), an older or newer espeak-ng may differ a little.
+_ESPEAK_CODES = (
+    "af am an ar as az ba be bg bn bpy bs ca chr cs cv cy da de el en eo es et eu fa fi fr ga gd gn grc gu "
+    "hak haw he hi hr ht hu hy hyw ia id io is it ja ka kk kl kn ko kok ku ky la lb lt ltg lv mi mk ml mr ms "
+    "mt my nb nci ne nl nog om or pa pap pl pt qu quc ro ru sd shn si sk sl smj sq sr sv sw ta te th tk tn tr "
+    "tt ug uk ur uz vi yue zh"
+)
+ESPEAK_LANGUAGES = tuple(_ESPEAK_CODES.split())
+# The 17 languages of XTTS-v2's config.json ("zh-cn" written as "zh").
+XTTS_LANGUAGES = ("en", "es", "fr", "de", "it", "pt", "pl", "tr", "ru", "nl", "cs", "ar", "zh", "hu", "ko", "ja", "hi")
+
 
 def _card(model_id: str, name: str, tier: Tier, languages: tuple[str, ...], cloning: bool = False) -> ModelCard:
     return ModelCard(
@@ -33,12 +46,47 @@ def _piper(settings: TtsSettings) -> Synthesizer:
     return PiperSynthesizer(settings.piper)
 
 
+def _kokoro(settings: TtsSettings) -> Synthesizer:
+    from services.tts.engines.kokoro import KokoroSynthesizer
+
+    return KokoroSynthesizer(settings.kokoro)
+
+
+def _espeak(settings: TtsSettings) -> Synthesizer:
+    from services.tts.engines.espeak import EspeakSynthesizer
+
+    return EspeakSynthesizer(settings.espeak)
+
+
+def _festival(settings: TtsSettings) -> Synthesizer:
+    from services.tts.engines.festival import FestivalSynthesizer
+
+    return FestivalSynthesizer(settings.festival)
+
+
+def _xtts(settings: TtsSettings) -> Synthesizer:
+    from services.tts.engines.xtts import XttsSynthesizer
+
+    return XttsSynthesizer(settings.models_dir, settings.xtts)
+
+
 def build_registry(settings: TtsSettings) -> EngineRegistry[Synthesizer]:
     specs: list[EngineSpec[Synthesizer]] = [
         EngineSpec(_card("piper", "Piper", Tier.FREE, ("en",)), factory=lambda: _piper(settings)),
         EngineSpec(
             _card("kokoro", "Kokoro", Tier.STANDARD, ("en", "ja", "fr", "it", "es")),
-            unavailable_reason="The Kokoro engine is not part of this build yet.",
+            factory=lambda: _kokoro(settings),
+        ),
+        # Not on the seed's price list. Free: rule-based formant speech, robotic and about
+        # 20x cheaper to run than Piper, so it should cost no more than the cheapest tier.
+        EngineSpec(_card("espeak", "eSpeak NG", Tier.FREE, ESPEAK_LANGUAGES), factory=lambda: _espeak(settings)),
+        # Not on the seed's price list either; free for the same reason as eSpeak (HTS and
+        # diphone voices, dated quality, a fraction of a second a sentence).
+        EngineSpec(_card("festival", "Festival", Tier.FREE, ("en",)), factory=lambda: _festival(settings)),
+        # Premium like the seed's other cloning models (Tortoise, Chatterbox): a 1.9 GB
+        # autoregressive GPT that runs slower than real time on CPU.
+        EngineSpec(
+            _card("xtts", "XTTS-v2", Tier.PREMIUM, XTTS_LANGUAGES, cloning=True), factory=lambda: _xtts(settings)
         ),
         EngineSpec(_card("vits", "VITS", Tier.FREE, ("en",)), unavailable_reason=_NO_WEIGHTS),
         EngineSpec(

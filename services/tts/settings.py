@@ -17,10 +17,39 @@ class PiperSettings(BaseModel):
     )
 
 
+class KokoroSettings(BaseModel):
+    threads: int = Field(0, ge=0, description="onnxruntime intra-op threads; 0 lets it choose.")
+
+
+class EspeakSettings(BaseModel):
+    executable: str = Field("espeak-ng", description="The espeak-ng command (Debian package espeak-ng).")
+    timeout_seconds: float = Field(60.0, gt=0, description="Longest one synthesis call may run.")
+
+
+class FestivalSettings(BaseModel):
+    executable: str = Field("text2wave", description="Festival's text2wave command (Debian package festival).")
+    timeout_seconds: float = Field(120.0, gt=0, description="Longest one synthesis call may run.")
+
+
+class XttsSettings(BaseModel):
+    threads: int = Field(0, ge=0, description="torch CPU threads; 0 leaves torch's default.")
+
+
 class TtsSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="SPEECHMESH_TTS_", env_nested_delimiter="__", extra="ignore")
 
     port: int = Field(50051, ge=0, le=65535, description="gRPC port; 0 picks a free one.")
-    engines: list[str] = Field(["piper"], description="Engines to load, by model id.")
+    engines: list[str] = Field(
+        ["piper", "kokoro", "espeak", "festival", "xtts"],
+        description="Engines to load, by model id; one whose package or weights are missing is listed as unavailable.",
+    )
     default_model: str = Field("piper", description="Model used when a request names none.")
+    models_dir: Path = Field(
+        Path("var/models"),
+        description="Folder of model weights: xtts-v2/ holds Coqui XTTS-v2 (config.json, model.pth).",
+    )
     piper: PiperSettings = PiperSettings()
+    kokoro: KokoroSettings = KokoroSettings()
+    espeak: EspeakSettings = EspeakSettings()
+    festival: FestivalSettings = FestivalSettings()
+    xtts: XttsSettings = XttsSettings()

@@ -1,0 +1,110 @@
+"""Coqui XTTS-v2 engine (GPT-2 over audio codes + HiFi-GAN; package `coqui-tts`, import `TTS`).
+
+Loads only from `<models_dir>/xtts-v2/` (config.json, model.pth, vocab.json and
+speakers_xtts.pth, as the coqui/XTTS-v2 release lays them out); it never downloads.
+No registry reachable here ships those weights, and torch + coqui-tts are too heavy for
+the default install, so on a stock server this model is listed as unavailable with the
+reason. Its voices are the release's studio speakers (speakers_xtts.pth holds their
+conditioning latents); every voice speaks every XTTS language.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from services.tts.settings import XttsSettings
+from services.tts.synthesizer import SynthesisOptions, VoiceCard
+from speechmesh.common.audio import Pcm
+from speechmesh.common.errors import InvalidArgument, ModelUnavailable
+
+MODEL_ID = "xtts"
+FOLDER = "xtts-v2"
+FILES = ("config.json", "model.pth", "vocab.json", "speakers_xtts.pth")
+# XTTS calls Mandarin "zh-cn"; the API uses ISO 639-1 everywhere.
+_TO_XTTS = {"zh": "zh-cn"}
+
+
+class XttsSynthesizer:
+    def __init__(self, models_dir: Path, settings: XttsSettings) -> None:
+        self._path = models_dir / FOLDER
+        self._settings = settings
+        self._model: Any = None
+        self._cards: dict[str, VoiceCard] = {}
+        self._speakers: dict[str, str] = {}  # voice id -> speaker name in speakers_xtts.pth
+        self._rate = 24000
+
+    def load(self) -> None:
+        missing = [name for name in FILES if not (self._path / name).is_file()]
+        if missing:
+            raise ModelUnavailable(
+                f"no XTTS-v2 weights in {self._path}/ (missing {', '.join(missing)}; put the coqui/XTTS-v2 "
+                "release files there)"
+            )
+        try:
+            import torch
+            from TTS.tts.configs.xtts_config import XttsConfig
+            from TTS.tts.models.xtts import Xtts
+        except ImportError as error:
+            raise ModelUnavailable(
+                f"XTTS-v2 weights are in {self._path}/ but the package coqui-tts (import TTS) and torch are not "
+                f"installed ({error.name} is missing)"
+            ) from error
+
+        if self._settings.threads:
+            torch.set_num_threads(self._settings.threads)
+        config = XttsConfig()
+        config.load_json(str(self._path / "config.json"))
+        model = Xtts.init_from_config(config)
+        model.load_checkpoint(config, checkpoint_dir=str(self._path), eval=True, use_deepspeed=False)
+        self._model = model
+        self._rate = int(config.audio.output_sample_rate)
+        languages = tuple(dict.fromkeys(code.split("-")[0] for code in config.languages))
+        for speaker in sorted(model.speaker_manager.speakers):
+            card = VoiceCard(
+                id=f"xtts-{_slug(speaker)}",
+                name=speaker,
+                model=MODEL_ID,
+                language="en",
+                locale="en",
+                gender="neutral",  # speakers_xtts.pth does not record it
+                sample_rate=self._rate,
+                languages=languages,
+            )
+            self._cards[card.id] = card
+            self._speakers[card.id] = speaker
+        if not self._cards:
+            raise ModelUnavailable(f"{self._path / 'speakers_xtts.pth'} holds no speakers")
+
+    def warm_up(self) -> None:
+        voice = next(iter(self._cards))
+        for _ in self.synthesize("Hello.", SynthesisOptions(voice, "en", 1.0)):
+            pass
+
+    def voices(self) -> Sequence[VoiceCard]:
+        return list(self._cards.values())
+
+    def synthesize(self, text: str, options: SynthesisOptions) -> Iterator[Pcm]:
+        card = self._cards[options.voice]
+        language = options.language or card.language
+        if not card.speaks(language):
+            raise InvalidArgument(f"XTTS speaks {', '.join(card.languages)}; not '{language}'.", param="language")
+        latents = self._model.speaker_manager.speakers[self._speakers[options.voice]]
+        output = self._model.inference(
+            text,
+            _TO_XTTS.get(language, language),
+            latents["gpt_cond_latent"],
+            latents["speaker_embedding"],
+            speed=options.speed,
+            # XTTS's GPT takes at most 400 tokens: split longer text at sentence boundaries.
+            enable_text_splitting=True,
+        )
+        yield Pcm(np.asarray(output["wav"], dtype=np.float32), self._rate)
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
