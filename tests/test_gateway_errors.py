@@ -79,7 +79,7 @@ async def test_403_for_plans_without_api_access(gateway) -> None:
     [
         ({"text": "hi", "model": "nope"}, "does not exist", "model"),
         ({"text": "hi", "voice": "af_bella"}, "/v1/voices/", "voice"),
-        ({"text": "hi", "model": "kokoro", "voice": "af_bella"}, "not available", "model"),
+        ({"text": "hi", "model": "kokoro", "voice": "af_bella"}, "?model=kokoro", "list_url"),
         ({"text": "hi", "model": "chatterbox"}, "downloads nothing", "model"),
     ],
 )

@@ -33,7 +33,8 @@ def _matches(card: VoiceCard, request: tts_pb2.ListVoicesRequest) -> bool:
     if request.model and card.model != request.model:
         return False
     wanted = request.language.lower().replace("_", "-")
-    if wanted and wanted not in (card.language, card.locale.lower()):
+    # A language matches every voice that speaks it; a locale only the voices of that locale.
+    if wanted and not (card.speaks(wanted) or wanted == card.locale.lower()):
         return False
     return not request.gender or card.gender == GENDER_BY_ENUM.get(request.gender)
 
