@@ -100,6 +100,7 @@ class EncodedSynthesis:
 
     def __init__(self, plan: SynthesisPlan, output: OutputSpec, *, streaming: bool) -> None:
         self.plan = plan
+        self.streaming = streaming
         self.encoder = StreamEncoder(
             output.format,
             plan.voice.sample_rate,
@@ -112,7 +113,7 @@ class EncodedSynthesis:
     def __iter__(self) -> Iterator[bytes]:
         plan = self.plan
         # Sentence by sentence, so streaming sends the first one while the rest waits.
-        for sentence in split_sentences(plan.text, plan.language):
+        for sentence in split_sentences(plan.text, plan.language, short_start=self.streaming):
             for pcm in plan.engine.synthesize(sentence, plan.options):
                 yield from _chunks(self.encoder.feed(time_stretch(pcm, plan.stretch)))
         yield from _chunks(self.encoder.finish())

@@ -1,0 +1,64 @@
+"""Text handling before synthesis: sentence splitting and language identification."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.tts.language import detect_language
+from services.tts.sentences import FIRST_PIECE_CHARS, MAX_CHARS, split_sentences
+
+KOKORO = ("en", "ja", "fr", "it", "es")
+
+
+def test_sentences_respect_abbreviations_and_quotes() -> None:
+    text = 'Dr. Smith arrived at 5 p.m. yesterday. He said: "Hi!" Then he left... Did he? Yes.'
+    assert split_sentences(text) == [
+        "Dr. Smith arrived at 5 p.m. yesterday.",
+        'He said: "Hi!"',
+        "Then he left...",
+        "Did he?",
+        "Yes.",
+    ]
+
+
+def test_japanese_and_unknown_languages_split_too() -> None:
+    assert split_sentences("こんにちは。元気ですか？はい。", "ja") == ["こんにちは。", "元気ですか？", "はい。"]
+    assert split_sentences("Hyvää päivää. Kiitos paljon.", "fi") == ["Hyvää päivää.", "Kiitos paljon."]
+
+
+def test_run_on_text_is_cut_at_soft_breaks_under_the_limit() -> None:
+    text = ", ".join(["a list of things"] * 60) + "."
+    pieces = split_sentences(text)
+    assert len(pieces) > 1 and all(len(piece) <= MAX_CHARS for piece in pieces)
+    assert " ".join(pieces).replace(" ", "") == text.replace(" ", "")
+    assert all(piece.endswith(",") for piece in pieces[:-1])
+
+
+def test_a_stream_starts_with_a_short_piece() -> None:
+    text = "Speech services are judged by how fast they answer the very first request. Then more."
+    head, rest, last = split_sentences(text, short_start=True)
+    assert len(head) <= FIRST_PIECE_CHARS and f"{head} {rest}" == text.split(". ")[0] + "."
+    assert last == "Then more."
+    assert split_sentences("Short one. Then more.", short_start=True) == ["Short one.", "Then more."]
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("Hello from speechmesh! This is a test.", "en"),
+        ("Bonjour tout le monde, comment allez-vous?", "fr"),
+        ("El tren sale de la estación a las ocho.", "es"),
+        ("Ciao, come stai oggi?", "it"),
+        ("こんにちは、元気ですか", "ja"),
+        # Too short to tell: the fallback.
+        ("OK", "en"),
+        ("Hola", "en"),
+    ],
+)
+def test_language_among_what_the_voices_speak(text: str, language: str) -> None:
+    assert detect_language(text, KOKORO, "en") == language
+
+
+def test_one_candidate_needs_no_model_and_no_candidate_falls_back() -> None:
+    assert detect_language("Bonjour tout le monde", ("en",), "en") == "en"
+    assert detect_language("Guten Tag, wie geht es Ihnen?", ("fr", "es"), "fr") in ("fr", "es")
