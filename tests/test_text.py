@@ -22,7 +22,7 @@ def test_sentences_respect_abbreviations_and_quotes() -> None:
 
 
 def test_japanese_and_unknown_languages_split_too() -> None:
-    assert split_sentences("こんにちは。元気ですか？はい。", "ja") == ["こんにちは。", "元気ですか？", "はい。"]
+    assert split_sentences("こんにちは。元気ですか？はい。", "ja") == ["こんにちは。", "元気ですか？", "はい。"]  # noqa: RUF001 - Japanese punctuation on purpose
     assert split_sentences("Hyvää päivää. Kiitos paljon.", "fi") == ["Hyvää päivää.", "Kiitos paljon."]
 
 
