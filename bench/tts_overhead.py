@@ -23,7 +23,7 @@ import wave
 import httpx
 from harness import gateway_client
 
-from services.tts.registry import build_registry
+from services.tts.registry import build_engines
 from services.tts.sentences import split_sentences
 from services.tts.server import create_server
 from services.tts.settings import TtsSettings
@@ -86,8 +86,9 @@ def pct(values: list[float], q: float) -> float:
 
 async def main(runs: int, engines: list[str]) -> None:
     settings = TtsSettings(port=0, log_json=False, log_level="WARNING", engines=engines)
-    registry = build_registry(settings)
-    server, port = await create_server(settings, registry)
+    engines = build_engines(settings)
+    registry = engines.synthesizers
+    server, port = await create_server(settings, engines)
     while len(registry.engines()) < len(engines):
         await asyncio.sleep(0.1)
     async with gateway_client(tts_address=f"127.0.0.1:{port}") as http:

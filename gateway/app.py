@@ -7,9 +7,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from gateway.audit import CloneAudit
 from gateway.errors import install_error_handlers
 from gateway.keystore import KeyStore
-from gateway.routers import catalog, health, openai_audio, openai_speech, stt, tts
+from gateway.routers import catalog, clone, health, openai_audio, openai_speech, stt, tts
 from gateway.settings import GatewaySettings
 from gateway.upstreams import Upstreams
 
@@ -19,6 +20,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.keys = KeyStore(settings.database_path)
+        app.state.audit = CloneAudit(settings.database_path)
         app.state.upstreams = Upstreams(settings)
         app.state.previews = {}
         try:
@@ -26,6 +28,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         finally:
             await app.state.upstreams.close()
             app.state.keys.close()
+            app.state.audit.close()
 
     app = FastAPI(
         title="speechmesh",
@@ -35,7 +38,15 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         redirect_slashes=False,
     )
     install_error_handlers(app)
-    routers = (tts.router, stt.router, openai_speech.router, openai_audio.router, catalog.router, health.router)
+    routers = (
+        tts.router,
+        clone.router,
+        stt.router,
+        openai_speech.router,
+        openai_audio.router,
+        catalog.router,
+        health.router,
+    )
     for router in routers:
         app.include_router(router)
     return app

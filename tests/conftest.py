@@ -22,11 +22,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from gateway.background import serve_in_background
 from gateway.keystore import KeyStore
 from gateway.settings import GatewaySettings
-from services.stt.registry import build_engines
+from services.stt.registry import build_engines as build_stt_engines
 from services.stt.server import create_server as create_stt_server
 from services.stt.settings import SttSettings
 from services.stt.weights import install_whisper_base
-from services.tts.registry import build_registry
+from services.tts.registry import build_engines as build_tts_engines
 from services.tts.server import create_server as create_tts_server
 from services.tts.settings import TtsSettings
 from speechmesh.common.audio import decode_audio
@@ -56,7 +56,7 @@ async def running_service(engines, workers: int = 2) -> AsyncIterator[int]:
 async def tts_port() -> AsyncIterator[int]:
     """The real TTS service with Piper, loaded and SERVING."""
     settings = TtsSettings(port=0, workers=2, log_json=False)
-    async with running_service(build_registry(settings)) as port:
+    async with running_service(build_tts_engines(settings)) as port:
         await wait_serving(port)
         yield port
 
@@ -72,7 +72,7 @@ async def stt_port() -> AsyncIterator[int]:
     """The real STT service with Whisper base and tiny.en, diarization and VAD, SERVING."""
     settings = SttSettings(port=0, workers=2, log_json=False)
     install_whisper_base(settings.models_dir)  # what `make models` does; a no-op when done
-    server, port = await create_stt_server(settings, build_engines(settings))
+    server, port = await create_stt_server(settings, build_stt_engines(settings))
     try:
         await wait_serving(port, timeout=180)
         yield port
@@ -89,6 +89,7 @@ async def stt_channel(stt_port: int) -> AsyncIterator[grpc.aio.Channel]:
 class Gateway:
     def __init__(self, base_url: str, database: Path) -> None:
         self.base_url = base_url
+        self.database = database
         self.keys = KeyStore(database)
 
     def key(self, plan: str = "pro") -> str:
@@ -231,3 +232,26 @@ def dialog(voices) -> Dialog:
         spans.append((t / 16000, (t + len(parts[-1])) / 16000))
         t += len(parts[-1])
     return Dialog(np.concatenate(parts), spans)
+
+
+CLONE_REFERENCE_TEXT = (
+    "My grandmother grew tomatoes behind the house every summer. She said the secret was patience, "
+    "a little salt in the soil, and talking to the plants in the morning. I never believed her, "
+    "but her tomatoes were the best in the village."
+)
+CLONE_TEXT = "This sentence was never spoken by the reference speaker. It is synthesized and adapted."
+
+
+@pytest.fixture(scope="session")
+def reference() -> bytes:
+    """About 13 s of Festival's slt (US female, HTS) as WAV: a speaker the clone's base
+    voices (Piper and Kokoro) do not include."""
+    from services.tts.engines.festival import FestivalSynthesizer
+    from services.tts.settings import FestivalSettings
+    from services.tts.synthesizer import SynthesisOptions
+    from speechmesh.common.audio import FORMATS, Pcm, encode_audio
+
+    festival = FestivalSynthesizer(FestivalSettings())
+    festival.load()
+    blocks = list(festival.synthesize(CLONE_REFERENCE_TEXT, SynthesisOptions("festival-us-slt", "en", 1.0)))
+    return encode_audio(Pcm(np.concatenate([b.samples for b in blocks]), blocks[0].sample_rate), FORMATS["wav"])

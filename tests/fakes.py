@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from services.tts.engine_set import TtsEngines
 from services.tts.synthesizer import SynthesisOptions, VoiceCard
 from speechmesh.common.audio import Pcm
 from speechmesh.common.models import ModelCard, ModelKind, Tier
@@ -49,6 +50,8 @@ class ScriptedSynthesizer:
             yield Pcm(np.zeros(RATE // 10, dtype=np.float32), RATE)
 
 
-def scripted_registry(engine: ScriptedSynthesizer) -> EngineRegistry[ScriptedSynthesizer]:
+def scripted_registry(engine: ScriptedSynthesizer) -> TtsEngines:
+    """The TTS service's engines with `engine` as its one synthesizer and no cloner."""
     card = ModelCard("fake", "Fake", ModelKind.TTS, Tier.FREE, ("en",), supports_streaming=True)
-    return EngineRegistry([EngineSpec(card, factory=lambda: engine)], enabled=["fake"], default_model="fake")
+    synthesizers = EngineRegistry([EngineSpec(card, factory=lambda: engine)], enabled=["fake"], default_model="fake")
+    return TtsEngines(synthesizers, EngineRegistry([], enabled=[], default_model="world-adapt"))

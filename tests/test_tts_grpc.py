@@ -126,17 +126,6 @@ async def test_bad_requests_get_typed_status_codes(tts_channel, fields, code, ne
         assert needle in (error.details() or "")
 
 
-async def test_clone_has_no_model_installed(tts_channel) -> None:
-    stub = tts_pb2_grpc.TextToSpeechStub(tts_channel)
-    requests = [
-        tts_pb2.CloneRequest(config=tts_pb2.CloneConfig(text="hi")),
-        tts_pb2.CloneRequest(audio_content=b"\x00" * 10),
-    ]
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        [m async for m in stub.Clone(iter(requests))]
-    assert caught.value.code() is grpc.StatusCode.FAILED_PRECONDITION
-
-
 async def test_model_catalog_reports_ready_and_unavailable_models(tts_channel) -> None:
     reply = await models_pb2_grpc.ModelCatalogStub(tts_channel).ListModels(models_pb2.ListModelsRequest())
     models = {m.id: m for m in reply.models}

@@ -14,8 +14,9 @@ from services.stt.registry import ALIASES
 from services.stt.settings import StreamingSettings
 from speechmesh.common import limits
 from speechmesh.common.audio import PcmStreamResampler
-from speechmesh.common.errors import InvalidArgument, PayloadTooLarge
+from speechmesh.common.errors import InvalidArgument
 from speechmesh.runtime import Blocking
+from speechmesh.runtime.uploads import read_audio
 from speechmesh.v1 import common_pb2, stt_pb2, stt_pb2_grpc
 
 
@@ -92,25 +93,6 @@ def _live(result: LiveResult) -> stt_pb2.StreamingRecognizeResponse:
     )
 
 
-async def _upload(messages: AsyncIterator[stt_pb2.RecognizeRequest]) -> bytes:
-    """The audio file sent after the config, refused once it passes the size limit."""
-    parts: list[bytes] = []
-    size = 0
-    async for message in messages:
-        if not message.HasField("audio_content"):
-            raise InvalidArgument("Only the first message may carry the config.")
-        size += len(message.audio_content)
-        if size > limits.STT_UPLOAD_MAX_BYTES:
-            raise PayloadTooLarge(
-                f"The audio file is larger than {limits.STT_UPLOAD_MAX_BYTES // (1024 * 1024)} MB.",
-                max_bytes=str(limits.STT_UPLOAD_MAX_BYTES),
-            )
-        parts.append(message.audio_content)
-    if not size:
-        raise InvalidArgument("No audio was sent.", param="file")
-    return b"".join(parts)
-
-
 class SpeechToTextServicer(stt_pb2_grpc.SpeechToTextServicer):
     def __init__(self, engines: SttEngines, blocking: Blocking, streaming: StreamingSettings) -> None:
         self._engines = engines
@@ -127,7 +109,7 @@ class SpeechToTextServicer(stt_pb2_grpc.SpeechToTextServicer):
         request = _request(first.config)
         model, recognizer = self._engines.recognizers.get(ALIASES.get(first.config.model, first.config.model))
         diarizer = self._engines.diarizer() if request.diarize else None
-        data = await _upload(messages)
+        data = await read_audio(messages, limits.STT_UPLOAD_MAX_BYTES, "file")
         transcript = await self._blocking.run(transcribe_file, recognizer, diarizer, data, request)
         return _response(model, transcript, language_given=bool(request.options.language))
 

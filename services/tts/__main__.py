@@ -2,7 +2,7 @@
 
 import asyncio
 
-from services.tts.registry import build_registry
+from services.tts.registry import build_engines
 from services.tts.server import SPEC
 from services.tts.settings import TtsSettings
 from speechmesh import runtime
@@ -10,7 +10,7 @@ from speechmesh import runtime
 
 def main() -> None:
     settings = TtsSettings()
-    asyncio.run(runtime.serve(SPEC, settings, build_registry(settings)))
+    asyncio.run(runtime.serve(SPEC, settings, build_engines(settings)))
 
 
 if __name__ == "__main__":

@@ -49,15 +49,19 @@ def base_language(code: str) -> str:
     return code.replace("_", "-").split("-")[0].lower()
 
 
-def plan_synthesis(
-    registry: EngineRegistry[Synthesizer], *, text: str, model: str, voice: str, language: str, speed: float
-) -> SynthesisPlan:
+def validate_text(text: str) -> None:
     if not text.strip():
         raise InvalidArgument("'text' must contain something to say; it is empty or only whitespace.", param="text")
     if len(text) > limits.TEXT_MAX_CHARS:
         raise InvalidArgument(
             f"'text' is {len(text)} characters; the maximum is {limits.TEXT_MAX_CHARS}.", param="text"
         )
+
+
+def plan_synthesis(
+    registry: EngineRegistry[Synthesizer], *, text: str, model: str, voice: str, language: str, speed: float
+) -> SynthesisPlan:
+    validate_text(text)
     speed = speed or limits.SPEED_DEFAULT
     if not limits.SYNTHESIS_SPEED_MIN <= speed <= limits.SYNTHESIS_SPEED_MAX:
         raise InvalidArgument(

@@ -7,6 +7,8 @@ inside their factory: a missing package makes that model unavailable, not the se
 
 from __future__ import annotations
 
+from services.tts.cloner import VoiceCloner
+from services.tts.engine_set import TtsEngines
 from services.tts.settings import TtsSettings
 from services.tts.synthesizer import Synthesizer
 from speechmesh.common.models import ModelCard, ModelKind, Tier
@@ -103,3 +105,29 @@ def build_registry(settings: TtsSettings) -> EngineRegistry[Synthesizer]:
         ),
     ]
     return EngineRegistry(specs, enabled=settings.engines, default_model=settings.default_model)
+
+
+def _world(settings: TtsSettings, synthesizers: EngineRegistry[Synthesizer]) -> VoiceCloner:
+    from services.tts.engines.world import WorldCloner
+
+    return WorldCloner(synthesizers, settings.clone_base_models, settings.piper.threads)
+
+
+def build_cloners(settings: TtsSettings, synthesizers: EngineRegistry[Synthesizer]) -> EngineRegistry[VoiceCloner]:
+    # Priced as the seed prices cloning (4 credits per 1,000 characters: the premium tier).
+    card = ModelCard(
+        id="world-adapt",
+        name="Nearest voice + WORLD adaptation (not neural cloning)",
+        kind=ModelKind.TTS,
+        tier=Tier.PREMIUM,
+        languages=("en", "ja", "fr", "it", "es"),
+        supports_cloning=True,
+        supports_streaming=False,
+    )
+    specs = [EngineSpec[VoiceCloner](card, factory=lambda: _world(settings, synthesizers))]
+    return EngineRegistry(specs, enabled=settings.cloners, default_model="world-adapt")
+
+
+def build_engines(settings: TtsSettings) -> TtsEngines:
+    synthesizers = build_registry(settings)
+    return TtsEngines(synthesizers, build_cloners(settings, synthesizers))

@@ -8,12 +8,15 @@ from collections.abc import AsyncIterator
 import grpc
 
 from services.tts import language
-from services.tts.pipeline import EncodedSynthesis, plan_synthesis
-from services.tts.synthesizer import Synthesizer, VoiceCard
-from speechmesh.common.errors import InvalidArgument, ModelUnavailable
-from speechmesh.common.registry import EngineRegistry
+from services.tts.engine_set import TtsEngines
+from services.tts.pipeline import EncodedSynthesis, base_language, plan_synthesis, validate_text
+from services.tts.synthesizer import VoiceCard
+from speechmesh.common import limits
+from speechmesh.common.audio import decode_audio, encode_audio
+from speechmesh.common.errors import InvalidArgument
 from speechmesh.convert import ENUM_BY_GENDER, GENDER_BY_ENUM, audio_metadata, output_spec
 from speechmesh.runtime import Blocking
+from speechmesh.runtime.uploads import read_audio
 from speechmesh.v1 import tts_pb2, tts_pb2_grpc
 
 
@@ -40,8 +43,8 @@ def _matches(card: VoiceCard, request: tts_pb2.ListVoicesRequest) -> bool:
 
 
 class TextToSpeechServicer(tts_pb2_grpc.TextToSpeechServicer):
-    def __init__(self, registry: EngineRegistry[Synthesizer], blocking: Blocking) -> None:
-        self._registry = registry
+    def __init__(self, engines: TtsEngines, blocking: Blocking) -> None:
+        self._engines = engines
         self._blocking = blocking
         # Off the event loop and beside model loading: the language model takes ~0.5 s.
         threading.Thread(target=language.warm_up, name="language-warm-up", daemon=True).start()
@@ -49,7 +52,7 @@ class TextToSpeechServicer(tts_pb2_grpc.TextToSpeechServicer):
     async def ListVoices(
         self, request: tts_pb2.ListVoicesRequest, context: grpc.aio.ServicerContext
     ) -> tts_pb2.ListVoicesResponse:
-        cards = [card for engine in self._registry.engines().values() for card in engine.voices()]
+        cards = [card for engine in self._engines.synthesizers.engines().values() for card in engine.voices()]
         return tts_pb2.ListVoicesResponse(voices=[_voice(card) for card in cards if _matches(card, request)])
 
     def Synthesize(
@@ -65,20 +68,52 @@ class TextToSpeechServicer(tts_pb2_grpc.TextToSpeechServicer):
     async def Clone(
         self, request_iterator: AsyncIterator[tts_pb2.CloneRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[tts_pb2.SynthesizeResponse]:
-        first = await anext(aiter(request_iterator), None)
+        messages = aiter(request_iterator)
+        first = await anext(messages, None)
         if first is None or not first.HasField("config"):
             raise InvalidArgument("The first Clone message must carry the config.")
-        model = first.config.model or "chatterbox"
-        self._registry.get(model)
-        raise ModelUnavailable(f"Model '{model}' cannot clone voices on this server.", model=model)
-        yield  # pragma: no cover - makes this an async generator
+        config = first.config
+        validate_text(config.text)
+        output = output_spec(config.output, default="mp3")
+        model, cloner = self._engines.cloner(config.model)
+        data = await read_audio(messages, limits.CLONE_REFERENCE_MAX_BYTES, "reference_audio")
+        reference = await self._blocking.run(decode_audio, data)
+        language = base_language(config.language) if config.language else ""
+        result = await self._blocking.run(cloner.clone, reference, config.text, language, 1.0)
+        audio = await self._blocking.run(
+            lambda: encode_audio(
+                result.pcm,
+                output.format,
+                sample_rate=output.sample_rate,
+                channels=output.channels,
+                bitrate_kbps=output.bitrate_kbps,
+            )
+        )
+        for start in range(0, len(audio), limits.CHUNK_BYTES):
+            yield tts_pb2.SynthesizeResponse(audio_content=audio[start : start + limits.CHUNK_BYTES])
+        yield tts_pb2.SynthesizeResponse(
+            result=tts_pb2.SynthesisResult(
+                audio=audio_metadata(
+                    output.format,
+                    output.sample_rate or output.format.fixed_rate or result.pcm.sample_rate,
+                    output.channels,
+                    result.pcm.duration_seconds,
+                ),
+                model=model,
+                voice=result.base_voice,
+                language=result.language,
+                characters=len(config.text),
+                speaker_similarity=result.similarity,
+                base_similarity=result.base_similarity,
+            )
+        )
 
     async def _synthesize(
         self, request: tts_pb2.SynthesizeRequest, *, streaming: bool
     ) -> AsyncIterator[tts_pb2.SynthesizeResponse]:
         output = output_spec(request.output, default="mp3")
         plan = plan_synthesis(
-            self._registry,
+            self._engines.synthesizers,
             text=request.text,
             model=request.model,
             voice=request.voice,

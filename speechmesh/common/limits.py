@@ -20,5 +20,7 @@ SAMPLE_RATE_MAX_HERTZ = 48_000
 
 # Largest audio file a transcription accepts (the page's "max. 100MB", read as MiB).
 STT_UPLOAD_MAX_BYTES = 100 * 1024 * 1024
+# Largest reference recording a clone accepts (the page's "max 20MB", read as MiB).
+CLONE_REFERENCE_MAX_BYTES = 20 * 1024 * 1024
 # Largest conditioning prompt a transcription accepts.
 PROMPT_MAX_CHARS = 1_000

@@ -5,7 +5,7 @@ from speechmesh.common.audio.decode import decode_audio
 from speechmesh.common.audio.encode import StreamEncoder, encode_audio
 from speechmesh.common.audio.formats import FORMATS, OutputFormat, OutputSpec, output_format
 from speechmesh.common.audio.pcm import Pcm
-from speechmesh.common.audio.resample import PcmStreamResampler
+from speechmesh.common.audio.resample import PcmStreamResampler, resample
 from speechmesh.common.audio.stretch import time_stretch
 
 __all__ = [
@@ -18,5 +18,6 @@ __all__ = [
     "decode_audio",
     "encode_audio",
     "output_format",
+    "resample",
     "time_stretch",
 ]

@@ -1,4 +1,4 @@
-"""Raw PCM arriving in arbitrary chunks -> float32 mono at a target rate.
+"""Resampling: raw PCM arriving in arbitrary chunks, or a whole buffer, to float32 mono.
 
 Live audio is signed 16-bit little-endian, interleaved, cut wherever the network cut
 it (even mid-sample). FFmpeg's resampler keeps its filter state between chunks, so
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import av
 import numpy as np
+
+from speechmesh.common.audio.pcm import Pcm
 
 
 class PcmStreamResampler:
@@ -29,13 +31,25 @@ class PcmStreamResampler:
         samples = np.frombuffer(data[:usable], dtype="<i2").reshape(1, -1)
         frame = av.AudioFrame.from_ndarray(samples, format="s16", layout=self._layout)
         frame.sample_rate = self._rate
-        return self._collect(self._resampler.resample(frame))
+        return _collect(self._resampler.resample(frame))
 
     def flush(self) -> np.ndarray:
-        return self._collect(self._resampler.resample(None))
+        return _collect(self._resampler.resample(None))
 
-    @staticmethod
-    def _collect(frames: list[av.AudioFrame]) -> np.ndarray:
-        if not frames:
-            return np.zeros(0, dtype=np.float32)
-        return np.concatenate([frame.to_ndarray().reshape(-1) for frame in frames]).astype(np.float32)
+
+def resample(pcm: Pcm, sample_rate: int) -> Pcm:
+    """Whole-buffer resampling (mono, float32) with FFmpeg's resampler."""
+    if pcm.sample_rate == sample_rate:
+        return pcm
+    mono = pcm.samples if pcm.samples.ndim == 1 else pcm.samples.mean(axis=1)
+    frame = av.AudioFrame.from_ndarray(mono.reshape(1, -1).astype(np.float32), format="flt", layout="mono")
+    frame.sample_rate = pcm.sample_rate
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+    frames = resampler.resample(frame) + resampler.resample(None)
+    return Pcm(_collect(frames), sample_rate)
+
+
+def _collect(frames: list[av.AudioFrame]) -> np.ndarray:
+    if not frames:
+        return np.zeros(0, dtype=np.float32)
+    return np.concatenate([frame.to_ndarray().reshape(-1) for frame in frames]).astype(np.float32)

@@ -1,0 +1,104 @@
+"""`world-adapt`: "cloning" with the nearest built-in voice adapted by WORLD, named for what it is.
+
+No zero-shot cloning weights can be had offline. This cloner measures the reference
+speaker (d-vector, F0, spectral envelope; `services/tts/cloning.py`), picks the built-in
+voice of the base models whose d-vector lies closest, synthesizes the text with it, and
+adapts the result toward the reference with WORLD. It reports the similarity of the
+output and of the untouched base voice to the reference, so nobody mistakes it for more.
+Built-in voices are profiled once, on the first clone (a few seconds).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+
+from services.tts import cloning
+from services.tts.cloner import CloneResult
+from services.tts.language import detect_language
+from services.tts.sentences import split_sentences
+from services.tts.synthesizer import SynthesisOptions, Synthesizer, VoiceCard
+from speechmesh.common import limits
+from speechmesh.common.audio import Pcm, resample, time_stretch
+from speechmesh.common.errors import InvalidArgument
+from speechmesh.common.registry import EngineRegistry
+from speechmesh.speakers.dvector import SAMPLE_RATE as EMBEDDER_RATE
+from speechmesh.speakers.dvector import DVectorEmbedder
+
+MODEL_ID = "world-adapt"
+# About 5 s of varied English speech: enough voiced frames for a stable profile.
+PROFILE_TEXT = (
+    "The rainbow is a division of white light into many beautiful colors. "
+    "Please call Stella and ask her to bring these things with her."
+)
+
+
+class WorldCloner:
+    def __init__(self, synthesizers: EngineRegistry[Synthesizer], base_models: Sequence[str], threads: int) -> None:
+        self._synthesizers = synthesizers
+        self._base_models = tuple(base_models)
+        self._threads = threads
+        self._embedder = None
+        self._profiles: dict[str, tuple[Synthesizer, VoiceCard, cloning.VoiceProfile]] = {}
+        self._lock = threading.Lock()
+
+    def load(self) -> None:
+        import pyworld  # noqa: F401 - fail at load, not at the first clone, when WORLD is missing
+
+        embedder = DVectorEmbedder(threads=self._threads)
+        embedder.load()
+        self._embedder = embedder
+
+    def warm_up(self) -> None:
+        """Nothing: profiling every base voice costs seconds, paid by the first clone."""
+
+    def clone(self, reference: Pcm, text: str, language: str, speed: float) -> CloneResult:
+        target = cloning.profile(reference, self._embedder)
+        voices = self._voice_profiles()
+        spoken = {code for _, card, _ in voices.values() for code in (card.language, *card.languages)}
+        language = language or detect_language(text, spoken, "en" if "en" in spoken else next(iter(spoken), "en"))
+        candidates = {key: entry for key, entry in voices.items() if entry[1].speaks(language)}
+        if not candidates:
+            raise InvalidArgument(
+                f"No built-in voice to clone from speaks '{language}'; they speak {', '.join(sorted(spoken))}.",
+                param="language",
+            )
+        key, _ = cloning.nearest_voice(target, {k: profile for k, (_, _, profile) in candidates.items()})
+        engine, card, source = candidates[key]
+        speech = _speak(engine, card, text, language, speed)
+        adapted = cloning.adapt(speech, source, target)
+        before = cloning.similarity(self._embed(speech), target.embedding)
+        after = cloning.similarity(self._embed(adapted), target.embedding)
+        # A reference that already sounds like a built-in voice is best served by that
+        # voice as it is: adaptation is kept only where it measurably brings it closer.
+        output = adapted if after > before else speech
+        return CloneResult(output, card.model, card.id, language, max(after, before), before)
+
+    def _embed(self, pcm: Pcm) -> np.ndarray:
+        return self._embedder.embed(resample(pcm, EMBEDDER_RATE).samples)
+
+    def _voice_profiles(self) -> dict[str, tuple[Synthesizer, VoiceCard, cloning.VoiceProfile]]:
+        with self._lock:
+            if not self._profiles:
+                engines = self._synthesizers.engines()
+                for model in self._base_models:
+                    if model not in engines:
+                        continue
+                    for card in engines[model].voices():
+                        if card.speaks("en"):
+                            speech = _speak(engines[model], card, PROFILE_TEXT, "en", 1.0)
+                            profile = cloning.profile(speech, self._embedder)
+                            self._profiles[f"{model}/{card.id}"] = (engines[model], card, profile)
+            return dict(self._profiles)
+
+
+def _speak(engine: Synthesizer, card: VoiceCard, text: str, language: str, speed: float) -> Pcm:
+    rendered = min(max(speed, limits.SPEED_MIN), limits.SPEED_MAX)
+    options = SynthesisOptions(card.id, language, rendered)
+    blocks = [
+        pcm.samples for sentence in split_sentences(text, language) for pcm in engine.synthesize(sentence, options)
+    ]
+    speech = Pcm(np.concatenate(blocks).astype(np.float32), card.sample_rate)
+    return time_stretch(speech, speed / rendered)
