@@ -72,18 +72,16 @@ def test_similarity_is_cosine() -> None:
 
 
 def test_nearest_voice_takes_the_most_similar_embedding() -> None:
-    base = profile(vowel(120, (700, 1200, 2500), 3.0, 16000), ConstantEmbedder())
-
     def at(vector: Sequence[float]) -> VoiceProfile:
         unit = np.asarray(vector, np.float32) / np.linalg.norm(vector)
-        return VoiceProfile(unit, base.log_f0_mean, base.log_f0_std, base.envelope, base.formants_hz, 3.0)
+        return VoiceProfile(unit, np.log(120), 0.2, np.zeros(513), np.array([500.0, 1500.0, 2500.0]), 3.0)
 
     voice, score = nearest_voice(at([1, 0.2, 0]), {"a": at([0, 1, 0]), "b": at([1, 0, 0]), "c": at([0, 0, 1])})
 
     assert voice == "b"
     assert score == pytest.approx(1 / np.sqrt(1.04), abs=1e-6)
     with pytest.raises(InvalidArgument):
-        nearest_voice(base, {})
+        nearest_voice(at([1, 0, 0]), {})
 
 
 def test_profile_measures_pitch_and_formants_of_a_vowel() -> None:
@@ -124,7 +122,7 @@ def test_adapt_maps_f0_and_scales_formants_at_any_strength() -> None:
     "samples",
     [
         np.zeros(16000 * 6, np.float32),
-        (0.1 * np.random.default_rng(0).standard_normal(16000 * 6)).astype(np.float32),
+        (0.1 * np.random.default_rng(0).standard_normal(16000 * 4)).astype(np.float32),
         np.zeros(100, np.float32),
     ],
     ids=["silence", "white-noise", "too-short"],
