@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from speechmesh.common import limits
 
 Gender = Literal["male", "female", "neutral"]
 
 
+def _not_blank(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must contain something to say; it is empty or only whitespace")
+    return text
+
+
+# Text to speak: the seed's `text` and OpenAI's `input` refuse the same blank strings.
+SpeechText = Annotated[str, AfterValidator(_not_blank)]
+
+
 class TtsRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     model: str | None = Field(None, description="Model id (see /v1/models/); default: the server's default.")
-    text: str = Field(description="Text to speak; at most the plan's limit (Pro 5,000, Enterprise 50,000).")
+    text: SpeechText = Field(description="Text to speak; at most the plan's limit (Pro 5,000, Enterprise 50,000).")
     voice: str | None = Field(
         None, description="Voice id (see /v1/voices/); default: the model's voice for the language."
     )
@@ -26,13 +36,6 @@ class TtsRequest(BaseModel):
     timestamps: bool = Field(
         False, description="Answer JSON: the audio as base64 plus every word's start and end (not with stream)."
     )
-
-    @field_validator("text")
-    @classmethod
-    def _not_blank(cls, text: str) -> str:
-        if not text.strip():
-            raise ValueError("must contain something to say; it is empty or only whitespace")
-        return text
 
 
 class TimedWordOut(BaseModel):
@@ -113,16 +116,9 @@ class OpenAISpeechRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     model: str = Field(description="tts-1, tts-1-hd, gpt-4o-mini-tts, or any speechmesh TTS model id.")
-    input: str = Field(description="Text to speak; at most the plan's limit.")
+    input: SpeechText = Field(description="Text to speak; at most the plan's limit.")
     voice: str = Field(description="alloy, ash, ballad, coral, echo, fable, nova, onyx, sage, shimmer, verse, ...")
     response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = "mp3"
     speed: float = Field(1.0, ge=limits.SYNTHESIS_SPEED_MIN, le=limits.SYNTHESIS_SPEED_MAX)
     instructions: str | None = Field(None, description="Accepted; no installed engine follows style instructions.")
     stream_format: Literal["audio", "sse"] = "audio"
-
-    @field_validator("input")
-    @classmethod
-    def _not_blank(cls, text: str) -> str:
-        if not text.strip():
-            raise ValueError("must contain something to say; it is empty or only whitespace")
-        return text

@@ -84,6 +84,8 @@ async def test_voices_map_to_installed_voices_and_native_ids_pass_through(gatewa
         for voice in ("alloy", "onyx", "nova"):
             reply = await http.post("/v1/audio/speech", json={"model": "tts-1", "voice": voice, "input": "Hi."})
             assert reply.status_code == 200 and reply.headers["x-voice"] in loaded
+            if voice == "nova":  # a woman's voice: Kokoro's Nezumi, not Piper's Joe
+                assert reply.headers["x-voice"] == "jf_nezumi"
         native = await http.post(
             "/v1/audio/speech", json={"model": "piper", "voice": "en_US-joe-medium", "input": "Hi."}
         )
