@@ -36,10 +36,13 @@ def test_run_on_text_is_cut_at_soft_breaks_under_the_limit() -> None:
 
 def test_a_stream_starts_with_a_short_piece() -> None:
     text = "Speech services are judged by how fast they answer the very first request. Then more."
-    head, rest, last = split_sentences(text, short_start=True)
+    head, rest, last = split_sentences(text, first_piece=FIRST_PIECE_CHARS)
     assert len(head) <= FIRST_PIECE_CHARS and f"{head} {rest}" == text.split(". ")[0] + "."
     assert last == "Then more."
-    assert split_sentences("Short one. Then more.", short_start=True) == ["Short one.", "Then more."]
+    assert split_sentences("Short one. Then more.", first_piece=FIRST_PIECE_CHARS) == ["Short one.", "Then more."]
+    head, *_ = split_sentences(text, first_piece=20)
+    assert head == "Speech services are"
+    assert split_sentences(text, first_piece=0)[0] == text.split(". ")[0] + "."
 
 
 @pytest.mark.parametrize(

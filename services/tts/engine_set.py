@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from services.tts.cloner import VoiceCloner
+from services.tts.sentences import FIRST_PIECE_CHARS
 from services.tts.synthesizer import Synthesizer
 from speechmesh.common.errors import InvalidArgument
 from speechmesh.common.models import ModelCard
@@ -10,9 +13,19 @@ from speechmesh.common.registry import EngineRegistry
 
 
 class TtsEngines:
-    def __init__(self, synthesizers: EngineRegistry[Synthesizer], cloners: EngineRegistry[VoiceCloner]) -> None:
+    def __init__(
+        self,
+        synthesizers: EngineRegistry[Synthesizer],
+        cloners: EngineRegistry[VoiceCloner],
+        first_piece_chars: Mapping[str, int] | None = None,
+    ) -> None:
         self.synthesizers = synthesizers
         self.cloners = cloners
+        self._first_piece_chars = dict(first_piece_chars or {})
+
+    def first_piece(self, model: str) -> int:
+        """How many characters a stream's first piece of text may have with `model`."""
+        return self._first_piece_chars.get(model, FIRST_PIECE_CHARS)
 
     def load(self) -> None:
         self.synthesizers.load()

@@ -102,22 +102,24 @@ def plan_synthesis(
 class EncodedSynthesis:
     """Iterates encoded audio chunks; `duration_seconds` etc. are final once exhausted."""
 
-    def __init__(self, plan: SynthesisPlan, output: OutputSpec, *, streaming: bool) -> None:
+    def __init__(self, plan: SynthesisPlan, output: OutputSpec, *, first_piece: int | None) -> None:
+        """`first_piece`: None for a whole file; for a stream, how many characters the first
+        piece of text may have (0: whole sentences)."""
         self.plan = plan
-        self.streaming = streaming
+        self.first_piece = first_piece
         self.encoder = StreamEncoder(
             output.format,
             plan.voice.sample_rate,
             sample_rate=output.sample_rate,
             channels=output.channels,
             bitrate_kbps=output.bitrate_kbps,
-            streaming=streaming,
+            streaming=first_piece is not None,
         )
 
     def __iter__(self) -> Iterator[bytes]:
         plan = self.plan
         # Sentence by sentence, so streaming sends the first one while the rest waits.
-        for sentence in split_sentences(plan.text, plan.language, short_start=self.streaming):
+        for sentence in split_sentences(plan.text, plan.language, first_piece=self.first_piece or 0):
             for pcm in plan.engine.synthesize(sentence, plan.options):
                 yield from _chunks(self.encoder.feed(time_stretch(pcm, plan.stretch)))
         yield from _chunks(self.encoder.finish())

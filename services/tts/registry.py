@@ -130,4 +130,4 @@ def build_cloners(settings: TtsSettings, synthesizers: EngineRegistry[Synthesize
 
 def build_engines(settings: TtsSettings) -> TtsEngines:
     synthesizers = build_registry(settings)
-    return TtsEngines(synthesizers, build_cloners(settings, synthesizers))
+    return TtsEngines(synthesizers, build_cloners(settings, synthesizers), settings.stream_first_piece_chars)

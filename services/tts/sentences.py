@@ -14,7 +14,7 @@ import threading
 
 MAX_CHARS = 300
 # A stream's first piece: short, so the first audio leaves after a few words instead of
-# a whole sentence (Kokoro needs ~0.45 s per second of speech on 2 cores).
+# a whole sentence. Per model in TtsSettings.stream_first_piece_chars; this is the default.
 FIRST_PIECE_CHARS = 40
 # pysbd's languages (its ISO 639-1 codes).
 _PYSBD = {
@@ -33,15 +33,17 @@ def _segmenter(language: str):
     return pysbd.Segmenter(language=language, clean=False)
 
 
-def split_sentences(text: str, language: str = "en", *, short_start: bool = False) -> list[str]:
+def split_sentences(text: str, language: str = "en", *, first_piece: int = 0) -> list[str]:
     """Non-empty sentences of `text`, in order, each at most MAX_CHARS long; with
-    `short_start`, the first sentence is cut after about FIRST_PIECE_CHARS (streaming)."""
+    `first_piece` (streaming), a first sentence well over that many characters is cut
+    after at most `first_piece`, at a clause break or else a word break."""
     segmenter = _segmenter(language if language in _PYSBD else "en")
     with _lock:  # pysbd segmenters keep state while segmenting
         sentences = segmenter.segment(text)
     pieces = [piece for sentence in sentences for piece in _bounded(sentence.strip(), MAX_CHARS) if piece]
-    if short_start and pieces and len(pieces[0]) > FIRST_PIECE_CHARS + 15:
-        head, *rest = _bounded(pieces[0], FIRST_PIECE_CHARS)
+    # "Well over": a sentence only a word or two longer is not worth a break in its melody.
+    if first_piece and pieces and len(pieces[0]) > first_piece + 15:
+        head, *rest = _bounded(pieces[0], first_piece)
         pieces[:1] = [head, " ".join(rest)]
     return pieces
 

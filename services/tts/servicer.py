@@ -58,12 +58,12 @@ class TextToSpeechServicer(tts_pb2_grpc.TextToSpeechServicer):
     def Synthesize(
         self, request: tts_pb2.SynthesizeRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[tts_pb2.SynthesizeResponse]:
-        return self._synthesize(request, streaming=False)
+        return self._synthesize(request, stream=False)
 
     def SynthesizeStream(
         self, request: tts_pb2.SynthesizeRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[tts_pb2.SynthesizeResponse]:
-        return self._synthesize(request, streaming=True)
+        return self._synthesize(request, stream=True)
 
     async def Clone(
         self, request_iterator: AsyncIterator[tts_pb2.CloneRequest], context: grpc.aio.ServicerContext
@@ -109,7 +109,7 @@ class TextToSpeechServicer(tts_pb2_grpc.TextToSpeechServicer):
         )
 
     async def _synthesize(
-        self, request: tts_pb2.SynthesizeRequest, *, streaming: bool
+        self, request: tts_pb2.SynthesizeRequest, *, stream: bool
     ) -> AsyncIterator[tts_pb2.SynthesizeResponse]:
         output = output_spec(request.output, default="mp3")
         plan = plan_synthesis(
@@ -120,7 +120,8 @@ class TextToSpeechServicer(tts_pb2_grpc.TextToSpeechServicer):
             language=request.language,
             speed=request.speed,
         )
-        synthesis = EncodedSynthesis(plan, output, streaming=streaming)
+        first_piece = self._engines.first_piece(plan.model) if stream else None
+        synthesis = EncodedSynthesis(plan, output, first_piece=first_piece)
         async for chunk in self._blocking.iterate(iter(synthesis)):
             yield tts_pb2.SynthesizeResponse(audio_content=chunk)
         encoder = synthesis.encoder

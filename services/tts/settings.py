@@ -53,6 +53,14 @@ class TtsSettings(ServiceSettings):
     espeak: EspeakSettings = EspeakSettings()
     festival: FestivalSettings = FestivalSettings()
     xtts: XttsSettings = XttsSettings()
+    # Measured on 2 cores (docs/performance.md): Kokoro takes ~0.15 s a call plus ~0.3 s per
+    # second of speech, so a whole first sentence made its first audio ~1.5 s; three or four
+    # words bring it under 0.8 s. Piper, eSpeak and Festival meet their targets with the default.
+    stream_first_piece_chars: dict[str, int] = Field(
+        {"kokoro": 20, "xtts": 20},
+        description="Streaming: the first piece of text is cut after about this many characters, "
+        "per model (others: 40; 0 keeps whole sentences), so slow engines send audio sooner.",
+    )
     cloners: list[str] = Field(["world-adapt"], description="Cloning models to load, by id.")
     # Measured (docs/performance.md): from Piper's Joe, WORLD adaptation lifts a Festival slt
     # reference 0.29 -> 0.50 and kal 0.56 -> 0.69; with Kokoro's voices in the set, slt's
