@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import itertools
 import time
 
 import numpy as np
 import pytest
+from prometheus_client import REGISTRY
 
 from tests.conftest import decode, transcribe, word_error_rate
 
@@ -90,6 +92,20 @@ async def test_stream_sends_first_bytes_before_synthesis_ends(client, whisper) -
     assert arrivals[0] < 0.5 * arrivals[-1], arrivals
     audio = b"".join(parts)
     assert word_error_rate(LONG_TEXT, transcribe(whisper, audio)) <= 0.25
+
+
+async def test_a_listener_who_hangs_up_cancels_synthesis(client) -> None:
+    cancelled = {"service": "tts", "method": "SynthesizeStream", "code": "CANCELLED"}
+    before = REGISTRY.get_sample_value("speechmesh_rpc_total", cancelled) or 0
+    started = time.perf_counter()
+    # Kokoro takes ~8 s for this text on 2 cores: hanging up after the first piece must not wait for it.
+    body = {"text": LONG_TEXT, "model": "kokoro", "voice": "jm_kumo", "stream": True, "format": "mp3"}
+    async with client.stream("POST", "/v1/tts/", json=body) as reply:
+        assert reply.status_code == 200
+        await anext(reply.aiter_raw())
+    while (REGISTRY.get_sample_value("speechmesh_rpc_total", cancelled) or 0) == before:
+        assert time.perf_counter() - started < 4, "the service never saw the hang-up"
+        await asyncio.sleep(0.05)
 
 
 @pytest.mark.parametrize("fmt", ["wav", "flac", "ogg"])
