@@ -493,7 +493,8 @@ def test_stt_models_component_mounts_larger_whisper_sizes_beside_the_image_ones(
 
 def test_image_installs_whisper_base_where_stt_reads_it() -> None:
     dockerfile = DOCKERFILE.read_text(encoding="utf-8")
-    (extras,) = re.findall(r"^ARG EXTRAS=(\S+)$", dockerfile, flags=re.MULTILINE)
+    extras, runtime_extras = re.findall(r"^ARG EXTRAS=(\S+)$", dockerfile, flags=re.MULTILINE)
+    assert extras == runtime_extras, "both stages default to the same extras"
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     known = set(pyproject["project"]["optional-dependencies"])
     assert set(extras.split(",")) == {"tts", "stt", "gateway"} <= known
@@ -504,3 +505,14 @@ def test_image_installs_whisper_base_where_stt_reads_it() -> None:
     assert f"COPY --from=build {models_dir} {models_dir}" in dockerfile
     (exposed,) = re.findall(r"^EXPOSE (.+)$", dockerfile, flags=re.MULTILINE)
     assert {50051, 50052, 9101, 9102, 8000} <= {int(p) for p in exposed.split()}
+
+
+def test_image_carries_what_the_tts_engines_need() -> None:
+    dockerfile = DOCKERFILE.read_text(encoding="utf-8")
+    (makefile_packages,) = re.findall(r"^APT_PACKAGES := (.+)$", (ROOT / "Makefile").read_text(), flags=re.MULTILINE)
+    (install,) = re.findall(r"--no-install-recommends \\\n\s+(.+) \\\n", dockerfile)
+    assert install.split() == makefile_packages.split()
+    assert "SPEECHMESH_TTS_MODELS_DIR=/opt/models" in dockerfile  # where xtts-v2/ is looked for
+    cache = "KOKORO_JA_CACHE=/opt/models/kokoro-ja"
+    assert dockerfile.count(cache) == 2, "joined at build time where the runtime reads it"
+
