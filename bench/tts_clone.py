@@ -58,7 +58,9 @@ def main(base_models: list[str]) -> None:
     started = time.perf_counter()
     cloner.clone(speak(synthesizers["festival"], "festival-us-slt", REFERENCE_TEXT), TEXT, "en", 1.0)
     print(f"first clone (profiles every base voice): {time.perf_counter() - started:.1f} s\n")
-    print(f"{'reference':18} {'base voice':18} {'base sim':>9} {'clone sim':>10} {'gain':>6} {'clone s':>8} {'cost':>6}")
+    print(
+        f"{'reference':18} {'base voice':18} {'base sim':>9} {'clone sim':>10} {'gain':>6} {'clone s':>8} {'cost':>6}"
+    )
     gains = []
     for model, voice in REFERENCES:
         reference = speak(synthesizers[model], voice, REFERENCE_TEXT)

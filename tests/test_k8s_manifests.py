@@ -515,4 +515,3 @@ def test_image_carries_what_the_tts_engines_need() -> None:
     assert "SPEECHMESH_TTS_MODELS_DIR=/opt/models" in dockerfile  # where xtts-v2/ is looked for
     cache = "KOKORO_JA_CACHE=/opt/models/kokoro-ja"
     assert dockerfile.count(cache) == 2, "joined at build time where the runtime reads it"
-

@@ -85,11 +85,10 @@ def build_registry(settings: TtsSettings) -> EngineRegistry[Synthesizer]:
         # Not on the seed's price list either; free for the same reason as eSpeak (HTS and
         # diphone voices, dated quality, a fraction of a second a sentence).
         EngineSpec(_card("festival", "Festival", Tier.FREE, ("en",)), factory=lambda: _festival(settings)),
-        # Premium like the seed's other cloning models (Tortoise, Chatterbox): a 1.9 GB
-        # autoregressive GPT that runs slower than real time on CPU.
-        EngineSpec(
-            _card("xtts", "XTTS-v2", Tier.PREMIUM, XTTS_LANGUAGES, cloning=True), factory=lambda: _xtts(settings)
-        ),
+        # Premium like the seed's Tortoise: a 1.9 GB autoregressive GPT that runs slower than
+        # real time on CPU. XTTS-v2 can clone from a reference, but cloning through it is not
+        # wired (no weights here to verify it with), so the card does not claim it.
+        EngineSpec(_card("xtts", "XTTS-v2", Tier.PREMIUM, XTTS_LANGUAGES), factory=lambda: _xtts(settings)),
         EngineSpec(_card("vits", "VITS", Tier.FREE, ("en",)), unavailable_reason=_NO_WEIGHTS),
         EngineSpec(
             _card("melotts", "MeloTTS", Tier.FREE, ("en", "es", "fr", "zh", "ja", "ko")), unavailable_reason=_NO_WEIGHTS

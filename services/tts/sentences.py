@@ -40,15 +40,16 @@ def split_sentences(text: str, language: str = "en", *, first_piece: int = 0) ->
     segmenter = _segmenter(language if language in _PYSBD else "en")
     with _lock:  # pysbd segmenters keep state while segmenting
         sentences = segmenter.segment(text)
-    pieces = [piece for sentence in sentences for piece in _bounded(sentence.strip(), MAX_CHARS) if piece]
+    pieces = [piece for sentence in sentences for piece in bounded(sentence.strip(), MAX_CHARS) if piece]
     # "Well over": a sentence only a word or two longer is not worth a break in its melody.
     if first_piece and pieces and len(pieces[0]) > first_piece + 15:
-        head, *rest = _bounded(pieces[0], first_piece)
+        head, *rest = bounded(pieces[0], first_piece)
         pieces[:1] = [head, " ".join(rest)]
     return pieces
 
 
-def _bounded(sentence: str, limit: int) -> list[str]:
+def bounded(sentence: str, limit: int) -> list[str]:
+    """`sentence` cut into pieces of at most `limit` characters, at clause or word breaks."""
     pieces: list[str] = []
     while len(sentence) > limit:
         # At a clause break in the second half of the window, else at the last space.

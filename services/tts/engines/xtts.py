@@ -2,14 +2,17 @@
 
 Loads only from `<models_dir>/xtts-v2/` (config.json, model.pth, vocab.json and
 speakers_xtts.pth, as the coqui/XTTS-v2 release lays them out); it never downloads.
-No registry reachable here ships those weights, and torch + coqui-tts are too heavy for
-the default install, so on a stock server this model is listed as unavailable with the
-reason. Its voices are the release's studio speakers (speakers_xtts.pth holds their
-conditioning latents); every voice speaks every XTTS language.
+No registry reachable here ships those weights, so on a stock server this model is listed
+as unavailable with the reason; `make install` installs the packages (the `xtts` extra),
+and tests/test_xtts_loading.py runs this code on a tiny randomly initialised XTTS. Its
+voices are the release's studio speakers (speakers_xtts.pth holds their conditioning
+latents); every voice speaks every XTTS language whose text frontend is installed.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import pickle
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -17,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from services.tts.sentences import bounded
 from services.tts.settings import XttsSettings
 from services.tts.synthesizer import SynthesisOptions, VoiceCard
 from speechmesh.common.audio import Pcm
@@ -27,6 +31,7 @@ FOLDER = "xtts-v2"
 FILES = ("config.json", "model.pth", "vocab.json", "speakers_xtts.pth")
 # XTTS calls Mandarin "zh-cn"; the API uses ISO 639-1 everywhere.
 _TO_XTTS = {"zh": "zh-cn"}
+_FRONTENDS = {"ja": "cutlet", "zh": "pypinyin"}
 
 
 class XttsSynthesizer:
@@ -57,13 +62,18 @@ class XttsSynthesizer:
 
         if self._settings.threads:
             torch.set_num_threads(self._settings.threads)
-        config = XttsConfig()
-        config.load_json(str(self._path / "config.json"))
-        model = Xtts.init_from_config(config)
-        model.load_checkpoint(config, checkpoint_dir=str(self._path), eval=True, use_deepspeed=False)
+        try:
+            config = XttsConfig()
+            config.load_json(str(self._path / "config.json"))
+            model = Xtts(config)
+            model.load_checkpoint(config, checkpoint_dir=str(self._path), eval=True, use_deepspeed=False)
+        except (OSError, ValueError, RuntimeError, KeyError, EOFError, pickle.UnpicklingError) as error:
+            raise ModelUnavailable(f"cannot read XTTS-v2 from {self._path}/: {error}") from error
         self._model = model
         self._rate = int(config.audio.output_sample_rate)
-        languages = tuple(dict.fromkeys(code.split("-")[0] for code in config.languages))
+        languages = tuple(
+            code for code in dict.fromkeys(code.split("-")[0] for code in config.languages) if _frontend_installed(code)
+        )
         for speaker in sorted(model.speaker_manager.speakers):
             card = VoiceCard(
                 id=f"xtts-{_slug(speaker)}",
@@ -94,16 +104,25 @@ class XttsSynthesizer:
         if not card.speaks(language):
             raise InvalidArgument(f"XTTS speaks {', '.join(card.languages)}; not '{language}'.", param="language")
         latents = self._model.speaker_manager.speakers[self._speakers[options.voice]]
-        output = self._model.inference(
-            text,
-            _TO_XTTS.get(language, language),
-            latents["gpt_cond_latent"],
-            latents["speaker_embedding"],
-            speed=options.speed,
-            # XTTS's GPT takes at most 400 tokens: split longer text at sentence boundaries.
-            enable_text_splitting=True,
-        )
-        yield Pcm(np.asarray(output["wav"], dtype=np.float32), self._rate)
+        # XTTS's GPT takes at most 400 tokens, and its own splitting (enable_text_splitting)
+        # needs spaCy, which coqui-tts does not install: cut at its per-language limit here.
+        limit = self._model.tokenizer.char_limits.get(language, 250) - 1
+        for piece in bounded(text, limit):
+            output = self._model.inference(
+                piece,
+                _TO_XTTS.get(language, language),
+                latents["gpt_cond_latent"],
+                latents["speaker_embedding"],
+                speed=options.speed,
+            )
+            yield Pcm(np.asarray(output["wav"], dtype=np.float32), self._rate)
+
+
+def _frontend_installed(language: str) -> bool:
+    """XTTS romanizes Japanese with cutlet and Chinese with pypinyin, optional extras of
+    coqui-tts; without them those languages fail at the first request, so are not offered."""
+    module = _FRONTENDS.get(language)
+    return module is None or importlib.util.find_spec(module) is not None
 
 
 def _slug(name: str) -> str:
