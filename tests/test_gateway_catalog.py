@@ -79,6 +79,16 @@ async def test_voice_shape_and_a_preview_that_plays(client) -> None:
     assert len(samples) / rate > 1.5
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(("voice", "language"), [("espeak-de-f", "de"), ("jf_alpha", "ja"), ("espeak-fr-fr-m", "fr")])
+async def test_a_preview_speaks_the_voices_language(client, voice: str, language: str) -> None:
+    preview = await client.get(f"/v1/voices/preview/{voice}.mp3")
+    assert preview.status_code == 200
+    # Whisper base in the STT service names the language it hears.
+    heard = await client.post("/v1/stt/", files={"file": ("preview.mp3", preview.content)}, data={"model": "whisper"})
+    assert heard.json()["language"] == language, heard.json()
+
+
 async def test_unknown_voice_preview_and_bad_gender(client) -> None:
     assert (await client.get("/v1/voices/preview/af_bella.mp3")).json()["error"]["code"] == "not_found"
     reply = await client.get("/v1/voices/?gender=robot")

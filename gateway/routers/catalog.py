@@ -11,6 +11,7 @@ from fastapi.responses import Response
 
 from gateway.auth import authenticate
 from gateway.errors import ApiError
+from gateway.preview_texts import preview_text
 from gateway.routers import both
 from gateway.schemas import Gender, ModelOut, ModelsOut, VoiceOut, VoicesOut
 from gateway.synthesis import collect
@@ -31,7 +32,6 @@ _TIER = {models_pb2.FREE: "free", models_pb2.STANDARD: "standard", models_pb2.PR
 _STATUS = {models_pb2.READY: "ready", models_pb2.LOADING: "loading", models_pb2.UNAVAILABLE: "unavailable"}
 # Seed page, "Credit costs": TTS credits per 1,000 characters by tier.
 TTS_CREDITS_PER_1K = {"free": 1, "standard": 2, "premium": 4}
-PREVIEW_TEXT = "Hello! This is {name}, one of the voices you can use for your project."
 
 
 def _model(info: models_pb2.ModelInfo) -> ModelOut:
@@ -107,9 +107,11 @@ async def voice_preview(voice_id: str, request: Request) -> Response:
         voice = next((v for v in voices if v.id == voice_id), None)
         if voice is None:
             raise ApiError(404, "not_found", f"Voice '{voice_id}' does not exist; see /v1/voices/.", voice=voice_id)
+        text, language = preview_text(voice.language, voice.name)
         call = tts.Synthesize(
             tts_pb2.SynthesizeRequest(
-                text=PREVIEW_TEXT.format(name=voice.name),
+                text=text,
+                language=language,
                 model=voice.model,
                 voice=voice.id,
                 output=common_pb2.AudioOutputSpec(encoding=common_pb2.MP3),

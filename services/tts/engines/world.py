@@ -10,6 +10,7 @@ Built-in voices are profiled once, on the first clone (a few seconds).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 
@@ -22,16 +23,21 @@ from services.tts.sentences import split_sentences
 from services.tts.synthesizer import SynthesisOptions, Synthesizer, VoiceCard
 from speechmesh.common import limits
 from speechmesh.common.audio import Pcm, resample, time_stretch
-from speechmesh.common.errors import InvalidArgument
+from speechmesh.common.errors import InvalidArgument, InvalidAudio
 from speechmesh.common.registry import EngineRegistry
 from speechmesh.speakers.dvector import SAMPLE_RATE as EMBEDDER_RATE
 from speechmesh.speakers.dvector import DVectorEmbedder
 
+log = logging.getLogger(__name__)
+
 MODEL_ID = "world-adapt"
-# About 5 s of varied English speech: enough voiced frames for a stable profile.
+# About 13 s of varied English speech. Half as much left Piper's Joe 2.4-3.0 s of voiced
+# frames, too close to MIN_VOICED_SECONDS for a stable profile.
 PROFILE_TEXT = (
     "The rainbow is a division of white light into many beautiful colors. "
-    "Please call Stella and ask her to bring these things with her."
+    "Please call Stella and ask her to bring these things with her. "
+    "The birch canoe slid on the smooth planks, and the boy was there when the sun rose. "
+    "We also need a small plastic snake and a big toy frog for the kids."
 )
 
 
@@ -89,7 +95,12 @@ class WorldCloner:
                     for card in engines[model].voices():
                         if card.speaks("en"):
                             speech = _speak(engines[model], card, PROFILE_TEXT, "en", 1.0)
-                            profile = cloning.profile(speech, self._embedder)
+                            try:
+                                profile = cloning.profile(speech, self._embedder)
+                            except InvalidAudio as error:
+                                # The voice's fault, not the reference's: leave it out, keep the rest.
+                                log.warning("cannot profile base voice %s/%s: %s", model, card.id, error)
+                                continue
                             self._profiles[f"{model}/{card.id}"] = (engines[model], card, profile)
             return dict(self._profiles)
 
