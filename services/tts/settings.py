@@ -63,9 +63,9 @@ class TtsSettings(ServiceSettings):
     )
     cloners: list[str] = Field(["world-adapt"], description="Cloning models to load, by id.")
     # Measured (docs/performance.md): from Piper's Joe, WORLD adaptation lifts a Festival slt
-    # reference 0.29 -> 0.50 and kal 0.56 -> 0.69; with Kokoro's voices in the set, slt's
+    # reference 0.31 -> 0.53 and kal 0.58 -> 0.76; with Kokoro's voices in the set, slt's
     # nearest is jf_tebukuro (0.42) and adaptation adds nothing, and profiling Kokoro's five
-    # voices makes the first clone ~50 s instead of ~8 s. Add models (or Piper voices in
+    # voices makes the first clone ~94 s instead of ~9 s. Add models (or Piper voices in
     # piper.voices_dir) here; the nearest voice by d-vector is used.
     clone_base_models: list[str] = Field(
         ["piper"], description="Models whose voices world-adapt starts from (the nearest one is used)."
