@@ -26,11 +26,11 @@ $(APT): | $(BIN)/python
 	fi
 	touch $@
 
+# torchaudio's PyPI build links CUDA libraries that a CPU machine lacks; without its
+# extension it runs as pure Python, which is all XTTS needs (see pyproject.toml).
 $(INSTALLED): pyproject.toml | $(BIN)/python $(APT)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[all]'
-	# torchaudio's PyPI build links CUDA libraries that a CPU machine lacks; without its
-	# extension it runs as pure Python, which is all XTTS needs (see pyproject.toml).
 	find $(VENV) -path '*/site-packages/torchaudio/lib/*.so' -delete
 	touch $@
 

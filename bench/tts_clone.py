@@ -71,12 +71,13 @@ def main(base_models: list[str]) -> None:
         speak(synthesizers[result.base_model], result.base_voice, TEXT)
         plain_s = time.perf_counter() - started
         gain = result.similarity - result.base_similarity
-        gains.append(gain)
+        if result.base_voice != voice:  # a control's gain is 0 by design
+            gains.append(gain)
         print(
             f"{voice:18} {result.base_voice:18} {result.base_similarity:9.3f} {result.similarity:10.3f} "
             f"{gain:+6.3f} {clone_s:8.2f} {clone_s / plain_s:5.1f}x"
         )
-    print(f"\nmedian gain {statistics.median(gains):+.3f}")
+    print(f"\nmedian gain, controls left out {statistics.median(gains):+.3f}")
 
 
 if __name__ == "__main__":

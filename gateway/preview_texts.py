@@ -39,4 +39,4 @@ def preview_text(language: str, name: str) -> tuple[str, str]:
     code = language.replace("_", "-").split("-")[0].lower()
     if code in _TEXTS:
         return _TEXTS[code].replace("{name}", name), code
-    return ENGLISH.format(name=name), ""
+    return ENGLISH.replace("{name}", name), ""

@@ -234,3 +234,16 @@ def test_nearest_voice_finds_the_speaker_of_other_audio(joe, references, embedde
         chosen, score = nearest_voice(profile(Pcm(second, SAMPLE_RATE), embedder), candidates)
         assert chosen == voice
         assert score > 0.8
+
+
+def test_world_adapt_without_a_base_voice_says_why(speak: Callable[[str], Pcm]) -> None:
+    from services.tts.registry import build_engines
+    from services.tts.settings import TtsSettings
+    from speechmesh.common.errors import ModelUnavailable
+
+    engines = build_engines(TtsSettings(engines=["espeak"], clone_base_models=["piper"]))
+    engines.load()
+    _, cloner = engines.cloner("")
+    reference = speak("The birch canoe slid on the smooth planks. Glue the sheet to the dark blue background.")
+    with pytest.raises(ModelUnavailable, match="piper"):
+        cloner.clone(reference, "Hello there.", "en", 1.0)

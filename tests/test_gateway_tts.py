@@ -94,11 +94,21 @@ async def test_stream_sends_first_bytes_before_synthesis_ends(client, whisper) -
     assert word_error_rate(LONG_TEXT, transcribe(whisper, audio)) <= 0.25
 
 
-async def test_a_listener_who_hangs_up_cancels_synthesis(client) -> None:
+async def test_a_listener_who_hangs_up_stops_synthesis(client, monkeypatch) -> None:
+    from services.tts.engines.kokoro import KokoroSynthesizer
+
+    pieces: list[str] = []
+    synthesize = KokoroSynthesizer.synthesize
+
+    def counted(self, text, options):
+        pieces.append(text)
+        return synthesize(self, text, options)
+
+    monkeypatch.setattr(KokoroSynthesizer, "synthesize", counted)
     cancelled = {"service": "tts", "method": "SynthesizeStream", "code": "CANCELLED"}
     before = REGISTRY.get_sample_value("speechmesh_rpc_total", cancelled) or 0
     started = time.perf_counter()
-    # Kokoro takes ~8 s for this text on 2 cores: hanging up after the first piece must not wait for it.
+    # Seven pieces, ~8 s of Kokoro on 2 cores: a hang-up after the first must not wait for them.
     body = {"text": LONG_TEXT, "model": "kokoro", "voice": "jm_kumo", "stream": True, "format": "mp3"}
     async with client.stream("POST", "/v1/tts/", json=body) as reply:
         assert reply.status_code == 200
@@ -106,6 +116,8 @@ async def test_a_listener_who_hangs_up_cancels_synthesis(client) -> None:
     while (REGISTRY.get_sample_value("speechmesh_rpc_total", cancelled) or 0) == before:
         assert time.perf_counter() - started < 4, "the service never saw the hang-up"
         await asyncio.sleep(0.05)
+    await asyncio.sleep(4)  # long enough for three more pieces, had synthesis gone on
+    assert len(pieces) <= 2, pieces
 
 
 @pytest.mark.parametrize("fmt", ["wav", "flac", "ogg"])

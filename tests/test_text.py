@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from services.tts.language import detect_language
+from services.tts.registry import build_engines
 from services.tts.sentences import FIRST_PIECE_CHARS, MAX_CHARS, split_sentences
+from services.tts.settings import TtsSettings
 
 KOKORO = ("en", "ja", "fr", "it", "es")
 
@@ -43,6 +45,18 @@ def test_a_stream_starts_with_a_short_piece() -> None:
     head, *_ = split_sentences(text, first_piece=20)
     assert head == "Speech services are"
     assert split_sentences(text, first_piece=0)[0] == text.split(". ")[0] + "."
+    japanese = "友達と一緒に駅の近くに新しくできたレストランへ行って、そのあとで話題の映画を見に行きました。"
+    head, rest = split_sentences(japanese, "ja", first_piece=20)
+    assert head + rest == japanese, "no space is put into Japanese"
+
+
+def test_each_model_gets_its_first_piece_from_the_settings() -> None:
+    engines = build_engines(TtsSettings())
+    assert (engines.first_piece("kokoro"), engines.first_piece("piper")) == (20, FIRST_PIECE_CHARS)
+    engines = build_engines(TtsSettings(stream_first_piece_chars={"piper": 0}))
+    assert (engines.first_piece("piper"), engines.first_piece("kokoro")) == (0, FIRST_PIECE_CHARS)
+    with pytest.raises(ValueError, match="greater than or equal to 0"):
+        TtsSettings(stream_first_piece_chars={"kokoro": -1})
 
 
 @pytest.mark.parametrize(

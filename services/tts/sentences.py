@@ -43,13 +43,16 @@ def split_sentences(text: str, language: str = "en", *, first_piece: int = 0) ->
     pieces = [piece for sentence in sentences for piece in bounded(sentence.strip(), MAX_CHARS) if piece]
     # "Well over": a sentence only a word or two longer is not worth a break in its melody.
     if first_piece and pieces and len(pieces[0]) > first_piece + 15:
-        head, *rest = bounded(pieces[0], first_piece)
-        pieces[:1] = [head, " ".join(rest)]
+        head = bounded(pieces[0], first_piece)[0]
+        # The rest as it was written: rejoining cut pieces would put spaces into Japanese.
+        pieces[:1] = [head, pieces[0][len(head) :].strip()]
     return pieces
 
 
 def bounded(sentence: str, limit: int) -> list[str]:
     """`sentence` cut into pieces of at most `limit` characters, at clause or word breaks."""
+    if limit < 1:
+        raise ValueError(f"a piece holds at least one character, not {limit}")
     pieces: list[str] = []
     while len(sentence) > limit:
         # At a clause break in the second half of the window, else at the last space.

@@ -106,7 +106,7 @@ class XttsSynthesizer:
         latents = self._model.speaker_manager.speakers[self._speakers[options.voice]]
         # XTTS's GPT takes at most 400 tokens, and its own splitting (enable_text_splitting)
         # needs spaCy, which coqui-tts does not install: cut at its per-language limit here.
-        limit = self._model.tokenizer.char_limits.get(language, 250) - 1
+        limit = self._model.tokenizer.char_limits.get(language, 250)
         for piece in bounded(text, limit):
             output = self._model.inference(
                 piece,
