@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 from fastapi import Request
 
 from gateway.uploads import UploadedFile
-from speechmesh.common import limits
+from speechmesh.common.chunks import chunked
 from speechmesh.v1 import stt_pb2
 
 
 def seconds(milliseconds: int) -> float:
     return round(milliseconds / 1000, 3)
-
-
-def _chunks(audio: bytes) -> Iterator[bytes]:
-    for start in range(0, len(audio), limits.CHUNK_BYTES):
-        yield audio[start : start + limits.CHUNK_BYTES]
 
 
 async def recognize(
@@ -27,7 +22,7 @@ async def recognize(
 
     async def messages() -> AsyncIterator[stt_pb2.RecognizeRequest]:
         yield stt_pb2.RecognizeRequest(config=config)
-        for chunk in audio.chunks() if isinstance(audio, UploadedFile) else _chunks(audio):
+        for chunk in audio.chunks() if isinstance(audio, UploadedFile) else chunked(audio):
             yield stt_pb2.RecognizeRequest(audio_content=chunk)
 
     stub = request.app.state.upstreams.stt

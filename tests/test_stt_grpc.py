@@ -13,6 +13,7 @@ from grpc_status import rpc_status
 
 from speechmesh.common import limits
 from speechmesh.common.audio import Pcm, encode_audio, output_format
+from speechmesh.common.chunks import chunked
 from speechmesh.runtime.status import error_info
 from speechmesh.v1 import stt_pb2, stt_pb2_grpc
 from tests.conftest import word_error_rate
@@ -37,8 +38,8 @@ def silence(seconds: float, rate: int) -> np.ndarray:
 async def recognize(channel: grpc.aio.Channel, data: bytes, **config) -> stt_pb2.RecognizeResponse:
     async def messages() -> AsyncIterator[stt_pb2.RecognizeRequest]:
         yield stt_pb2.RecognizeRequest(config=stt_pb2.RecognitionConfig(**config))
-        for start in range(0, len(data), limits.CHUNK_BYTES):
-            yield stt_pb2.RecognizeRequest(audio_content=data[start : start + limits.CHUNK_BYTES])
+        for chunk in chunked(data):
+            yield stt_pb2.RecognizeRequest(audio_content=chunk)
 
     return await stt_pb2_grpc.SpeechToTextStub(channel).Recognize(messages())
 

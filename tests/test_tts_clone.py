@@ -11,6 +11,7 @@ import pytest
 
 from speechmesh.common import limits
 from speechmesh.common.audio import FORMATS, Pcm, encode_audio
+from speechmesh.common.chunks import chunked
 from speechmesh.v1 import common_pb2, tts_pb2, tts_pb2_grpc
 from tests.conftest import CLONE_TEXT as TEXT
 from tests.conftest import decode, transcribe, word_error_rate
@@ -21,8 +22,8 @@ pytestmark = pytest.mark.slow
 async def clone(channel, reference: bytes, **config) -> list[tts_pb2.SynthesizeResponse]:
     async def messages() -> AsyncIterator[tts_pb2.CloneRequest]:
         yield tts_pb2.CloneRequest(config=tts_pb2.CloneConfig(**config))
-        for start in range(0, len(reference), limits.CHUNK_BYTES):
-            yield tts_pb2.CloneRequest(audio_content=reference[start : start + limits.CHUNK_BYTES])
+        for chunk in chunked(reference):
+            yield tts_pb2.CloneRequest(audio_content=chunk)
 
     return [message async for message in tts_pb2_grpc.TextToSpeechStub(channel).Clone(messages())]
 

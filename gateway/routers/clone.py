@@ -19,7 +19,7 @@ from gateway.auth import Caller, authenticate
 from gateway.errors import ApiError
 from gateway.routers import both
 from gateway.synthesis import check_text_length, collect
-from gateway.uploads import UploadedFile, read_multipart
+from gateway.uploads import read_multipart
 from speechmesh.common import limits
 from speechmesh.common.audio import FORMATS
 from speechmesh.convert import ENCODING_BY_FORMAT
@@ -27,13 +27,6 @@ from speechmesh.v1 import common_pb2, tts_pb2
 
 router = APIRouter()
 _FORMATS = ("mp3", "wav", "flac")
-
-
-def _sha256(upload: UploadedFile) -> str:
-    digest = hashlib.sha256()
-    for chunk in upload.chunks():
-        digest.update(chunk)
-    return digest.hexdigest()
 
 
 @both(
@@ -62,9 +55,13 @@ async def clone(request: Request, caller: Caller = Depends(authenticate)) -> Res
             output=common_pb2.AudioOutputSpec(encoding=ENCODING_BY_FORMAT[fmt]),
         )
 
+        # Hashed for the audit log on its way to the service: one read of the spool.
+        digest = hashlib.sha256()
+
         async def messages() -> AsyncIterator[tts_pb2.CloneRequest]:
             yield tts_pb2.CloneRequest(config=config)
             for chunk in upload.chunks():
+                digest.update(chunk)
                 yield tts_pb2.CloneRequest(audio_content=chunk)
 
         stub = request.app.state.upstreams.tts
@@ -72,7 +69,7 @@ async def clone(request: Request, caller: Caller = Depends(authenticate)) -> Res
         request.app.state.audit.record(
             CloneRecord(
                 key_id=caller.key.id,
-                reference_sha256=_sha256(upload),
+                reference_sha256=digest.hexdigest(),
                 reference_bytes=upload.size,
                 model=result.model,
                 base_voice=result.voice,

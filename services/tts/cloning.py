@@ -83,7 +83,7 @@ def profile(pcm: Pcm, embedder: SpeakerEmbedder) -> VoiceProfile:
     when it holds too little voiced speech; 10-20 s of one person speaking is plenty."""
     import pyworld
 
-    mono = _mono(pcm)
+    mono = pcm.mono()
     if mono.size < pcm.sample_rate // 10 or not np.all(np.isfinite(mono)):
         raise InvalidAudio("the reference audio is empty, shorter than 0.1 s or not finite")
     samples = resample(Pcm(mono, pcm.sample_rate), PROFILE_RATE).samples
@@ -141,7 +141,7 @@ def adapt(pcm: Pcm, source: VoiceProfile, target: VoiceProfile, strength: float 
     if not 0.0 <= strength <= 1.0:
         raise InvalidArgument(f"strength must be within [0, 1], not {strength}", param="strength")
     rate = pcm.sample_rate
-    x = _mono(pcm).astype(np.float64)
+    x = pcm.mono().astype(np.float64)
     if x.size < rate * FRAME_PERIOD_MS / 1000 * 4:  # nothing WORLD can analyse
         return Pcm(x.astype(np.float32), rate)
     f0, times = _f0(x, rate)
@@ -257,8 +257,3 @@ def _timbre_filter(source: VoiceProfile, target: VoiceProfile, alpha: float, fre
     gain = np.interp(freqs, grid, np.clip(smooth - smooth[band].mean(), -limit, limit))
     top = grid[-1]
     return gain * np.clip((top - freqs) / (0.1 * top), 0, 1)
-
-
-def _mono(pcm: Pcm) -> np.ndarray:
-    samples = np.asarray(pcm.samples, np.float32)
-    return samples if samples.ndim == 1 else samples.mean(axis=1)

@@ -17,6 +17,7 @@ from services.tts.sentences import split_sentences
 from services.tts.synthesizer import SynthesisOptions, Synthesizer, VoiceCard
 from speechmesh.common import limits
 from speechmesh.common.audio import OutputSpec, StreamEncoder, time_stretch
+from speechmesh.common.chunks import chunked
 from speechmesh.common.errors import InvalidArgument, NotFound
 from speechmesh.common.registry import EngineRegistry
 
@@ -121,10 +122,5 @@ class EncodedSynthesis:
         # Sentence by sentence, so streaming sends the first one while the rest waits.
         for sentence in split_sentences(plan.text, plan.language, first_piece=self.first_piece or 0):
             for pcm in plan.engine.synthesize(sentence, plan.options):
-                yield from _chunks(self.encoder.feed(time_stretch(pcm, plan.stretch)))
-        yield from _chunks(self.encoder.finish())
-
-
-def _chunks(data: bytes) -> Iterator[bytes]:
-    for start in range(0, len(data), limits.CHUNK_BYTES):
-        yield data[start : start + limits.CHUNK_BYTES]
+                yield from chunked(self.encoder.feed(time_stretch(pcm, plan.stretch)))
+        yield from chunked(self.encoder.finish())

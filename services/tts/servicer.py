@@ -13,6 +13,7 @@ from services.tts.pipeline import EncodedSynthesis, base_language, plan_synthesi
 from services.tts.synthesizer import VoiceCard
 from speechmesh.common import limits
 from speechmesh.common.audio import decode_audio, encode_audio
+from speechmesh.common.chunks import chunked
 from speechmesh.common.errors import InvalidArgument
 from speechmesh.convert import ENUM_BY_GENDER, GENDER_BY_ENUM, audio_metadata, output_spec
 from speechmesh.runtime import Blocking
@@ -89,8 +90,8 @@ class TextToSpeechServicer(tts_pb2_grpc.TextToSpeechServicer):
                 bitrate_kbps=output.bitrate_kbps,
             )
         )
-        for start in range(0, len(audio), limits.CHUNK_BYTES):
-            yield tts_pb2.SynthesizeResponse(audio_content=audio[start : start + limits.CHUNK_BYTES])
+        for chunk in chunked(audio):
+            yield tts_pb2.SynthesizeResponse(audio_content=chunk)
         yield tts_pb2.SynthesizeResponse(
             result=tts_pb2.SynthesisResult(
                 audio=audio_metadata(

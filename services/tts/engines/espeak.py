@@ -15,13 +15,12 @@ a male and a female one made with espeak's `+m1`/`+f5` variants. Ids are stable:
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.tts.engines.command import find_command, run_command
 from services.tts.settings import EspeakSettings
 from services.tts.synthesizer import Gender, SynthesisOptions, VoiceCard
 from speechmesh.common.audio import Pcm, decode_audio
@@ -59,12 +58,7 @@ class EspeakSynthesizer:
         self._espeak: dict[str, tuple[str, str]] = {}  # voice id -> (voice file, variant)
 
     def load(self) -> None:
-        executable = shutil.which(self._settings.executable)
-        if executable is None:
-            raise ModelUnavailable(
-                f"the '{self._settings.executable}' command is not installed (Debian package espeak-ng)"
-            )
-        self._executable = executable
+        self._executable = executable = find_command(self._settings.executable, "espeak-ng")
         listing = sorted(parse_voices(self._run(["--voices"], b"").decode("utf-8", "replace")), key=_order)
         if not listing:
             raise ModelUnavailable(f"'{executable} --voices' listed no language voices")
@@ -111,17 +105,7 @@ class EspeakSynthesizer:
 
     def _run(self, arguments: list[str], text: str | bytes) -> bytes:
         data = text.encode("utf-8") if isinstance(text, str) else text
-        done = subprocess.run(
-            [self._executable, *arguments],
-            input=data,
-            capture_output=True,
-            timeout=self._settings.timeout_seconds,
-            check=False,
-        )
-        if done.returncode != 0:
-            message = done.stderr.decode("utf-8", "replace").strip()
-            raise RuntimeError(f"espeak-ng failed (exit {done.returncode}): {message}")
-        return done.stdout
+        return run_command([self._executable, *arguments], data, self._settings.timeout_seconds)
 
 
 def parse_voices(listing: str) -> list[EspeakVoice]:

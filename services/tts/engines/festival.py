@@ -9,14 +9,13 @@ and out of the Scheme we evaluate), the WAV comes back on a temporary file too.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import tempfile
 import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.tts.engines.command import find_command, run_command
 from services.tts.settings import FestivalSettings
 from services.tts.synthesizer import Gender, SynthesisOptions, VoiceCard
 from speechmesh.common.audio import Pcm, decode_audio
@@ -69,12 +68,7 @@ class FestivalSynthesizer:
         self._cards: dict[str, VoiceCard] = {}
 
     def load(self) -> None:
-        executable = shutil.which(self._settings.executable)
-        if executable is None:
-            raise ModelUnavailable(
-                f"the '{self._settings.executable}' command is not installed (Debian package festival)"
-            )
-        self._executable = executable
+        self._executable = find_command(self._settings.executable, "festival")
         # A missing voice package only shows when its select function is called: synthesize
         # a word with each voice, which also tells the sample rate it writes (32 / 16 kHz).
         for voice in VOICES:
@@ -114,15 +108,10 @@ class FestivalSynthesizer:
         with tempfile.TemporaryDirectory(prefix="festival-") as folder:
             source, target = Path(folder) / "text.txt", Path(folder) / "speech.wav"
             source.write_bytes(text)
-            done = subprocess.run(
-                [self._executable, "-eval", voice.select, "-eval", rate, "-o", str(target), str(source)],
-                capture_output=True,
-                timeout=self._settings.timeout_seconds,
-                check=False,
-            )
-            if done.returncode != 0 or not target.is_file():
-                message = done.stderr.decode("utf-8", "replace").strip()
-                raise RuntimeError(f"text2wave failed (exit {done.returncode}): {message}")
+            arguments = [self._executable, "-eval", voice.select, "-eval", rate, "-o", str(target), str(source)]
+            run_command(arguments, b"", self._settings.timeout_seconds)
+            if not target.is_file():
+                raise RuntimeError(f"{self._executable} wrote no audio for {voice.id}")
             return target.read_bytes()
 
 

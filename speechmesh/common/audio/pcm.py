@@ -26,6 +26,11 @@ class Pcm:
     def duration_seconds(self) -> float:
         return self.frames / self.sample_rate
 
+    def mono(self) -> np.ndarray:
+        """float32 samples shaped (frames,): the channels averaged."""
+        samples = np.asarray(self.samples, np.float32)
+        return samples if samples.ndim == 1 else samples.mean(axis=1)
+
     def to_int16(self) -> np.ndarray:
         """Interleaved-ready int16 array shaped (frames, channels)."""
         samples = self.samples if self.samples.ndim == 2 else self.samples[:, None]

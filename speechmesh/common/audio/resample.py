@@ -41,8 +41,7 @@ def resample(pcm: Pcm, sample_rate: int) -> Pcm:
     """Whole-buffer resampling (mono, float32) with FFmpeg's resampler."""
     if pcm.sample_rate == sample_rate:
         return pcm
-    mono = pcm.samples if pcm.samples.ndim == 1 else pcm.samples.mean(axis=1)
-    frame = av.AudioFrame.from_ndarray(mono.reshape(1, -1).astype(np.float32), format="flt", layout="mono")
+    frame = av.AudioFrame.from_ndarray(pcm.mono().reshape(1, -1), format="flt", layout="mono")
     frame.sample_rate = pcm.sample_rate
     resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
     frames = resampler.resample(frame) + resampler.resample(None)

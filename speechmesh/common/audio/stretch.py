@@ -13,7 +13,6 @@ def time_stretch(pcm: Pcm, factor: float) -> Pcm:
     """`pcm` played `factor` times faster (2.0 = half the duration), same pitch and rate."""
     if factor == 1.0 or pcm.frames == 0:
         return pcm
-    mono = pcm.samples if pcm.samples.ndim == 1 else pcm.samples.mean(axis=1)
     graph = av.filter.Graph()
     source = graph.add_abuffer(
         format="flt", sample_rate=pcm.sample_rate, layout="mono", time_base=f"1/{pcm.sample_rate}"
@@ -23,7 +22,7 @@ def time_stretch(pcm: Pcm, factor: float) -> Pcm:
     source.link_to(tempo)
     tempo.link_to(sink)
     graph.configure()
-    frame = av.AudioFrame.from_ndarray(mono.reshape(1, -1).astype(np.float32), format="flt", layout="mono")
+    frame = av.AudioFrame.from_ndarray(pcm.mono().reshape(1, -1), format="flt", layout="mono")
     frame.sample_rate = pcm.sample_rate
     frame.pts = 0
     graph.push(frame)
