@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from services.tts.engines.xtts import FILES, XttsSynthesizer, _frontend_installed
+from services.tts.engines.xtts import FILES, XttsSynthesizer, frontend_installed
 from services.tts.settings import XttsSettings
 from services.tts.synthesizer import SynthesisOptions
 from speechmesh.common.errors import ModelUnavailable
@@ -81,7 +81,15 @@ def test_xtts_lists_the_speakers_of_speakers_xtts_pth(xtts: XttsSynthesizer) -> 
     assert card.model == "xtts" and card.sample_rate == 24000
     assert card.languages[0] == "en" and {"fr", "de", "ko", "hi"} <= set(card.languages)
     # Japanese and Chinese need coqui-tts's optional romanizers (cutlet, pypinyin).
-    assert {"ja", "zh"} & set(card.languages) == {code for code in ("ja", "zh") if _frontend_installed(code)}
+    assert {"ja", "zh"} & set(card.languages) == {code for code in ("ja", "zh") if frontend_installed(code)}
+
+
+def test_xtts_model_card_lists_the_languages_its_voices_speak(xtts: XttsSynthesizer) -> None:
+    from services.tts.registry import build_registry
+    from services.tts.settings import TtsSettings
+
+    listed = next(card for card in build_registry(TtsSettings(engines=[])).models() if card.id == "xtts").languages
+    assert set(listed) == set(next(iter(xtts.voices())).languages)
 
 
 @pytest.mark.parametrize("language", ["en", "fr"])

@@ -72,6 +72,14 @@ def _xtts(settings: TtsSettings) -> Synthesizer:
     return XttsSynthesizer(settings.models_dir, settings.xtts)
 
 
+def _xtts_languages() -> tuple[str, ...]:
+    """What XTTS can be asked for here: Japanese and Chinese need romanizers that a stock
+    coqui-tts install leaves out, so the card lists them only when they are installed."""
+    from services.tts.engines.xtts import frontend_installed
+
+    return tuple(code for code in XTTS_LANGUAGES if frontend_installed(code))
+
+
 def build_registry(settings: TtsSettings) -> EngineRegistry[Synthesizer]:
     specs: list[EngineSpec[Synthesizer]] = [
         EngineSpec(_card("piper", "Piper", Tier.FREE, ("en",)), factory=lambda: _piper(settings)),
@@ -88,7 +96,7 @@ def build_registry(settings: TtsSettings) -> EngineRegistry[Synthesizer]:
         # Premium like the seed's Tortoise: a 1.9 GB autoregressive GPT that runs slower than
         # real time on CPU. XTTS-v2 can clone from a reference, but cloning through it is not
         # wired (no weights here to verify it with), so the card does not claim it.
-        EngineSpec(_card("xtts", "XTTS-v2", Tier.PREMIUM, XTTS_LANGUAGES), factory=lambda: _xtts(settings)),
+        EngineSpec(_card("xtts", "XTTS-v2", Tier.PREMIUM, _xtts_languages()), factory=lambda: _xtts(settings)),
         EngineSpec(_card("vits", "VITS", Tier.FREE, ("en",)), unavailable_reason=_NO_WEIGHTS),
         EngineSpec(
             _card("melotts", "MeloTTS", Tier.FREE, ("en", "es", "fr", "zh", "ja", "ko")), unavailable_reason=_NO_WEIGHTS

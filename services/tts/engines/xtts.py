@@ -72,7 +72,7 @@ class XttsSynthesizer:
         self._model = model
         self._rate = int(config.audio.output_sample_rate)
         languages = tuple(
-            code for code in dict.fromkeys(code.split("-")[0] for code in config.languages) if _frontend_installed(code)
+            code for code in dict.fromkeys(code.split("-")[0] for code in config.languages) if frontend_installed(code)
         )
         for speaker in sorted(model.speaker_manager.speakers):
             card = VoiceCard(
@@ -118,7 +118,7 @@ class XttsSynthesizer:
             yield Pcm(np.asarray(output["wav"], dtype=np.float32), self._rate)
 
 
-def _frontend_installed(language: str) -> bool:
+def frontend_installed(language: str) -> bool:
     """XTTS romanizes Japanese with cutlet and Chinese with pypinyin, optional extras of
     coqui-tts; without them those languages fail at the first request, so are not offered."""
     module = _FRONTENDS.get(language)
