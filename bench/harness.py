@@ -1,4 +1,5 @@
-"""What every bench script shares: a gateway in this process with an enterprise key."""
+"""What the bench scripts share: a gateway in this process with an enterprise key, and a
+process's memory."""
 
 from __future__ import annotations
 
@@ -25,3 +26,9 @@ async def gateway_client(timeout: float = 600, **addresses: str) -> AsyncIterato
             headers = {"Authorization": f"Bearer {key}"}
             async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=timeout) as http:
                 yield http
+
+
+def memory_mib(pid: int) -> tuple[float, float]:
+    """(resident, peak resident) MiB of a process, from /proc."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024

@@ -21,11 +21,10 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
 import numpy as np
-from harness import gateway_client
+from harness import gateway_client, memory_mib
 
 from services.stt.settings import SttSettings
 from services.stt.weights import install_whisper_base, whisper_base_path
@@ -87,12 +86,6 @@ async def mesh(http: httpx.AsyncClient, data: bytes, model: str, **options: str)
     reply = await http.post("/v1/stt/", files={"file": ("speech.mp3", data)}, data={"model": model, **options})
     reply.raise_for_status()
     return time.perf_counter() - started
-
-
-def memory_mib(pid: int) -> tuple[float, float]:
-    """(resident, peak resident) MiB of a process, from /proc."""
-    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
-    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
 async def wait_ready(http: httpx.AsyncClient, service: subprocess.Popen) -> float:

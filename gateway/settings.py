@@ -15,6 +15,11 @@ class GatewaySettings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535, description="HTTP port.")
     database_path: Path = Field(Path("var/speechmesh.db"), description="SQLite file holding API keys.")
     tts_address: str = Field("127.0.0.1:50051", description="host:port of the TTS gRPC service.")
+    tts_routes: dict[str, str] = Field(
+        {},
+        description="Per-model TTS pods: model id -> host:port of the TTS service serving it "
+        '(JSON, e.g. {"kokoro": "tts-kokoro:50051"}); other models go to tts_address.',
+    )
     stt_address: str = Field("127.0.0.1:50052", description="host:port of the STT gRPC service.")
     rpc_timeout_seconds: float = Field(300.0, gt=0, description="Deadline of one upstream call.")
     stt_timeout_seconds: float = Field(

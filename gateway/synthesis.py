@@ -35,14 +35,14 @@ async def collect(call: grpc.aio.UnaryStreamCall) -> tuple[bytes, tts_pb2.Synthe
 
 
 async def synthesize(request: Request, synthesis: tts_pb2.SynthesizeRequest) -> tuple[bytes, tts_pb2.SynthesisResult]:
-    stub = request.app.state.upstreams.tts
+    stub = request.app.state.upstreams.tts(synthesis.model)
     return await collect(stub.Synthesize(synthesis, timeout=request.app.state.settings.rpc_timeout_seconds))
 
 
 async def stream(request: Request, synthesis: tts_pb2.SynthesizeRequest) -> AsyncIterator[bytes]:
     """Audio chunks as each sentence is synthesized. The first message is awaited here, so a
     bad request raises (and gets its error status) before any response header is sent."""
-    stub = request.app.state.upstreams.tts
+    stub = request.app.state.upstreams.tts(synthesis.model)
     call = stub.SynthesizeStream(synthesis, timeout=request.app.state.settings.rpc_timeout_seconds)
     messages = aiter(call)
     first = await anext(messages, None)

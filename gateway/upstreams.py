@@ -1,4 +1,11 @@
-"""One gRPC channel and its stubs per upstream service, plus their health."""
+"""The gRPC channels and stubs of the upstream services, which TTS pod serves which model,
+and their health.
+
+TTS can run as one pod serving every engine or as several (per-model pods, each with its
+own `SPEECHMESH_TTS_ENGINES`): `tts_routes` sends a model's requests to the pod that serves
+it and everything else to `tts_address`; listings ask every TTS pod and keep each model's
+entries from the pod it is routed to.
+"""
 
 from __future__ import annotations
 
@@ -8,24 +15,54 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.settings import GatewaySettings
-from speechmesh.v1 import models_pb2_grpc, stt_pb2_grpc, tts_pb2_grpc
+from speechmesh.v1 import models_pb2_grpc, stt_pb2_grpc, tts_pb2, tts_pb2_grpc
 
 _STT_REPLY_MAX_BYTES = 64 * 1024 * 1024
+DEFAULT_TTS = "tts"
 
 
 class Upstreams:
     def __init__(self, settings: GatewaySettings) -> None:
         self._health_timeout = settings.health_timeout_seconds
-        self.channels: dict[str, grpc.aio.Channel] = {
-            "tts": grpc.aio.insecure_channel(settings.tts_address),
-            # A transcript of hours of speech with word times can pass gRPC's 4 MB default.
-            "stt": grpc.aio.insecure_channel(
-                settings.stt_address, options=[("grpc.max_receive_message_length", _STT_REPLY_MAX_BYTES)]
-            ),
+        # One channel per TTS address, named for the models routed to it ("tts:kokoro").
+        routed: dict[str, list[str]] = {}
+        for model, address in settings.tts_routes.items():
+            if address != settings.tts_address:
+                routed.setdefault(address, []).append(model)
+        names = {settings.tts_address: DEFAULT_TTS} | {
+            address: f"tts:{','.join(models)}" for address, models in routed.items()
         }
-        self.tts = tts_pb2_grpc.TextToSpeechStub(self.channels["tts"])
+        self._tts_owner = {model: names[address] for model, address in settings.tts_routes.items()}
+        self.channels: dict[str, grpc.aio.Channel] = {
+            name: grpc.aio.insecure_channel(address) for address, name in names.items()
+        }
+        # A transcript of hours of speech with word times can pass gRPC's 4 MB default.
+        self.channels["stt"] = grpc.aio.insecure_channel(
+            settings.stt_address, options=[("grpc.max_receive_message_length", _STT_REPLY_MAX_BYTES)]
+        )
+        self.tts_stubs = {name: tts_pb2_grpc.TextToSpeechStub(self.channels[name]) for name in names.values()}
         self.stt = stt_pb2_grpc.SpeechToTextStub(self.channels["stt"])
         self.catalogs = {name: models_pb2_grpc.ModelCatalogStub(channel) for name, channel in self.channels.items()}
+
+    def tts_owner(self, model: str) -> str:
+        """The name of the TTS upstream that serves `model` ('' = the default pod's default)."""
+        return self._tts_owner.get(model, DEFAULT_TTS)
+
+    def tts(self, model: str = "") -> tts_pb2_grpc.TextToSpeechStub:
+        """The stub of the TTS pod serving `model`."""
+        return self.tts_stubs[self.tts_owner(model)]
+
+    async def voices(self, query: tts_pb2.ListVoicesRequest, timeout: float) -> list[tts_pb2.Voice]:
+        """The voices of every TTS pod (of the model's own pod when `query` names one), each
+        model's from the pod it is routed to."""
+        names = [self.tts_owner(query.model)] if query.model else list(self.tts_stubs)
+        replies = await asyncio.gather(*(self.tts_stubs[name].ListVoices(query, timeout=timeout) for name in names))
+        return [
+            voice
+            for name, reply in zip(names, replies, strict=True)
+            for voice in reply.voices
+            if self.tts_owner(voice.model) == name
+        ]
 
     async def health(self) -> dict[str, str]:
         """Each upstream's health: SERVING, NOT_SERVING, or UNREACHABLE."""

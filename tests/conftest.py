@@ -101,8 +101,12 @@ class Gateway:
 
 
 @contextlib.asynccontextmanager
-async def running_gateway(tts_address: str, database: Path, stt_address: str = "127.0.0.1:9") -> AsyncIterator[Gateway]:
-    settings = GatewaySettings(tts_address=tts_address, stt_address=stt_address, database_path=database, log_json=False)
+async def running_gateway(
+    tts_address: str, database: Path, stt_address: str = "127.0.0.1:9", **options
+) -> AsyncIterator[Gateway]:
+    settings = GatewaySettings(
+        tts_address=tts_address, stt_address=stt_address, database_path=database, log_json=False, **options
+    )
     async with serve_in_background(settings) as base_url:
         gateway = Gateway(base_url, database)
         try:

@@ -52,7 +52,8 @@ def _model(info: models_pb2.ModelInfo) -> ModelOut:
 
 @both(router, "GET", "/v1/models/", response_model=ModelsOut, dependencies=[Depends(authenticate)])
 async def list_models(request: Request) -> ModelsOut:
-    catalogs = request.app.state.upstreams.catalogs
+    upstreams = request.app.state.upstreams
+    catalogs = upstreams.catalogs
     timeout = request.app.state.settings.health_timeout_seconds * 5
     replies = await asyncio.gather(
         *(stub.ListModels(models_pb2.ListModelsRequest(), timeout=timeout) for stub in catalogs.values()),
@@ -65,7 +66,11 @@ async def list_models(request: Request) -> ModelsOut:
             continue
         if isinstance(reply, BaseException):
             raise reply
-        models += [_model(info) for info in reply.models]
+        # Every TTS pod lists every TTS model (those it does not load as unavailable): keep
+        # each one's card from the pod that serves it.
+        models += [
+            _model(info) for info in reply.models if info.type != models_pb2.TTS or upstreams.tts_owner(info.id) == name
+        ]
     return ModelsOut(models=models)
 
 
@@ -76,7 +81,7 @@ async def list_voices(
     language: str | None = Query(None, description="Only voices of this language code."),
     gender: Gender | None = Query(None, description="Only voices of this gender."),
 ) -> VoicesOut:
-    reply = await request.app.state.upstreams.tts.ListVoices(
+    found = await request.app.state.upstreams.voices(
         tts_pb2.ListVoicesRequest(
             model=model or "", language=language or "", gender=ENUM_BY_GENDER.get(gender or "", 0)
         ),
@@ -92,7 +97,7 @@ async def list_voices(
             gender=GENDER_BY_ENUM.get(voice.gender, "neutral"),  # type: ignore[arg-type]
             preview_url=f"{base}v1/voices/preview/{voice.id}.mp3",
         )
-        for voice in reply.voices
+        for voice in found
     ]
     return VoicesOut(voices=voices, total=len(voices))
 
@@ -102,13 +107,13 @@ async def voice_preview(voice_id: str, request: Request) -> Response:
     """A short sample of a voice; public so that voice pickers can play it, synthesized once."""
     cache: dict[str, bytes] = request.app.state.previews
     if voice_id not in cache:
-        tts = request.app.state.upstreams.tts
-        voices = (await tts.ListVoices(tts_pb2.ListVoicesRequest(), timeout=10)).voices
+        upstreams = request.app.state.upstreams
+        voices = await upstreams.voices(tts_pb2.ListVoicesRequest(), timeout=10)
         voice = next((v for v in voices if v.id == voice_id), None)
         if voice is None:
             raise ApiError(404, "not_found", f"Voice '{voice_id}' does not exist; see /v1/voices/.", voice=voice_id)
         text, language = preview_text(voice.language, voice.name)
-        call = tts.Synthesize(
+        call = upstreams.tts(voice.model).Synthesize(
             tts_pb2.SynthesizeRequest(
                 text=text,
                 language=language,

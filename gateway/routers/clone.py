@@ -64,7 +64,7 @@ async def clone(request: Request, caller: Caller = Depends(authenticate)) -> Res
                 digest.update(chunk)
                 yield tts_pb2.CloneRequest(audio_content=chunk)
 
-        stub = request.app.state.upstreams.tts
+        stub = request.app.state.upstreams.tts(config.model)
         audio, result = await collect(stub.Clone(messages(), timeout=request.app.state.settings.rpc_timeout_seconds))
         request.app.state.audit.record(
             CloneRecord(

@@ -65,9 +65,10 @@ async def _resolve(request: Request, model: str, voice: str) -> tuple[str, str]:
     choices = _choices(model, voice)
     if len(choices) == 1:
         return choices[0]
-    tts = request.app.state.upstreams.tts
-    reply = await tts.ListVoices(tts_pb2.ListVoicesRequest(), timeout=request.app.state.settings.rpc_timeout_seconds)
-    loaded = {(v.model, v.id) for v in reply.voices}
+    voices = await request.app.state.upstreams.voices(
+        tts_pb2.ListVoicesRequest(), timeout=request.app.state.settings.rpc_timeout_seconds
+    )
+    loaded = {(v.model, v.id) for v in voices}
     return next((choice for choice in choices if choice in loaded), choices[-1])
 
 
