@@ -32,6 +32,8 @@ GRPC_SERVICES = [
     ("tts", "SPEECHMESH_TTS_", 50051, 9101, "speechmesh.v1.TextToSpeech"),
     ("stt", "SPEECHMESH_STT_", 50052, 9102, "speechmesh.v1.SpeechToText"),
 ]
+# Per-model TTS pods: Deployment/Service name and the Envoy listener port in front of them.
+TTS_MODEL_PODS = [("tts-kokoro", 50061)]
 
 Obj = dict[str, Any]
 
@@ -120,14 +122,32 @@ def render(directory: Path, accumulated: list[Obj] | None = None, *, component: 
             data = generated["data"] if behavior == "replace" else {**found[0]["data"], **generated["data"]}
             found[0]["data"] = data
     for entry in kust.get("patches", []):
-        assert set(entry) == {"path"}, f"{directory}: only `patches: - path:` (strategic merge) is handled"
+        assert set(entry) <= {"path", "target"}, f"{directory}: only strategic merge `patches` are handled"
         path = directory / entry["path"]
         assert path.is_file(), f"{directory}: patch {entry['path']} does not exist"
         for patch in _load_docs(path):
-            matches = [i for i, o in enumerate(objects) if _key(o) == _key(patch)]
-            assert len(matches) == 1, f"{path}: patch target {_key(patch)} not found exactly once"
-            objects[matches[0]] = _merge(objects[matches[0]], patch)
+            matches = _patch_targets(objects, patch, entry.get("target"))
+            assert matches, f"{path}: patch target {_key(patch)} not found"
+            for at in matches:
+                # A patch applied by `target` never renames what it patches.
+                name = objects[at]["metadata"]["name"]
+                objects[at] = _merge(objects[at], patch)
+                objects[at]["metadata"]["name"] = name
     return objects
+
+
+def _patch_targets(objects: list[Obj], patch: Obj, target: Obj | None) -> list[int]:
+    """Where a patch applies: the object of its kind and name, or every object `target`
+    selects by kind and label."""
+    if target is None:
+        return [i for i, o in enumerate(objects) if _key(o) == _key(patch)]
+    assert set(target) == {"kind", "labelSelector"}, f"patch target {target}: only kind + labelSelector handled"
+    key, _, value = target["labelSelector"].partition("=")
+    return [
+        i
+        for i, o in enumerate(objects)
+        if o["kind"] == target["kind"] and o["metadata"].get("labels", {}).get(key) == value
+    ]
 
 
 def _key(obj: Obj) -> tuple[str, str]:
@@ -228,14 +248,17 @@ def test_deployments_have_resources_probes_and_a_locked_down_pod(rendered: tuple
                 assert "/tmp" in mounts, f"{where}: read-only root needs a writable /tmp"
 
 
-@pytest.mark.parametrize(("name", "prefix", "port", "metrics_port", "_health"), GRPC_SERVICES)
+@pytest.mark.parametrize(
+    ("name", "prefix", "port", "metrics_port", "_health"),
+    [*GRPC_SERVICES, *((pod, *GRPC_SERVICES[0][1:]) for pod, _ in TTS_MODEL_PODS)],
+)
 def test_grpc_service_probes_are_grpc_health_with_a_startup_budget(
     rendered: tuple[str, list[Obj]], name: str, prefix: str, port: int, metrics_port: int, _health: str
 ) -> None:
     _, objects = rendered
     deployment = _named(objects, "Deployment", name)
     (container,) = _containers(deployment)
-    assert container["command"] == ["python", "-m", f"services.{name}"]
+    assert container["command"] == ["python", "-m", f"services.{name.split('-')[0]}"]
     grpc_port = next(p["containerPort"] for p in container["ports"] if p["name"] == "grpc")
     assert grpc_port == port
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
@@ -264,17 +287,68 @@ def test_grpc_service_probes_are_grpc_health_with_a_startup_budget(
 
 
 @pytest.mark.parametrize(
-    ("name", "prefix", "default"), [("tts", "SPEECHMESH_TTS_", "piper"), ("stt", "SPEECHMESH_STT_", "whisper")]
+    ("name", "prefix", "default"),
+    [
+        ("tts", "SPEECHMESH_TTS_", "piper"),
+        ("tts-kokoro", "SPEECHMESH_TTS_", "kokoro"),
+        ("stt", "SPEECHMESH_STT_", "whisper"),
+    ],
 )
 def test_engines_come_from_a_configmap(rendered: tuple[str, list[Obj]], name: str, prefix: str, default: str) -> None:
     _, objects = rendered
-    (container,) = _containers(_named(objects, "Deployment", name))
-    refs = [e["configMapRef"]["name"] for e in container["envFrom"]]
-    data = {k: v for ref in refs for k, v in _named(objects, "ConfigMap", ref)["data"].items()}
+    data = _config(objects, name)
     engines = json.loads(data[f"{prefix}ENGINES"])
     assert isinstance(engines, list) and engines and all(isinstance(e, str) for e in engines)
     assert data[f"{prefix}DEFAULT_MODEL"] == default
     assert default in engines
+
+
+def _config(objects: list[Obj], deployment: str) -> dict[str, str]:
+    """The environment a Deployment's container gets from its ConfigMaps."""
+    (container,) = _containers(_named(objects, "Deployment", deployment))
+    refs = [e["configMapRef"]["name"] for e in container["envFrom"]]
+    return {k: v for ref in refs for k, v in _named(objects, "ConfigMap", ref)["data"].items()}
+
+
+def _pods_behind(objects: list[Obj], address: str) -> set[str]:
+    """The Deployments a `host:port` reaches: a Service's own, or through an Envoy listener."""
+    if not address.startswith("envoy:"):
+        selector = _named(objects, "Service", address.partition(":")[0])["spec"]["selector"]
+    else:
+        config = yaml.safe_load(_named(objects, "ConfigMap", "envoy-config")["data"]["envoy.yaml"])
+        (listener,) = [
+            item
+            for item in config["static_resources"]["listeners"]
+            if item["address"]["socket_address"]["port_value"] == int(address.partition(":")[2])
+        ]
+        cluster_name = _envoy_route(config, listener["name"])["route"]["cluster"]
+        (cluster,) = [c for c in config["static_resources"]["clusters"] if c["name"] == cluster_name]
+        (endpoint,) = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"]
+        headless = endpoint["endpoint"]["address"]["socket_address"]["address"]
+        selector = _named(objects, "Service", headless)["spec"]["selector"]
+    return {
+        d["metadata"]["name"]
+        for d in _of_kind(objects, "Deployment")
+        if selector.items() <= d["spec"]["template"]["metadata"]["labels"].items()
+    }
+
+
+def test_each_tts_model_is_routed_to_the_only_pods_that_load_it(rendered: tuple[str, list[Obj]]) -> None:
+    _, objects = rendered
+    (gateway,) = _containers(_named(objects, "Deployment", "gateway"))
+    env = _env(gateway)
+    routes = json.loads(env["SPEECHMESH_GATEWAY_TTS_ROUTES"])
+    assert set(routes) == {"kokoro"}
+    loaded = {name: set(json.loads(_config(objects, name)["SPEECHMESH_TTS_ENGINES"])) for name in ("tts", "tts-kokoro")}
+    assert not loaded["tts"] & loaded["tts-kokoro"], "a model loaded in two pod kinds wastes one"
+    for model, address in routes.items():
+        assert _service_port(objects, address), address
+        (pod,) = _pods_behind(objects, address)
+        assert model in loaded[pod], (model, pod)
+    assert _pods_behind(objects, env["SPEECHMESH_GATEWAY_TTS_ADDRESS"]) == {"tts"}
+    # The default pod serves every other model, and cloning, which starts from Piper's voice.
+    assert "piper" in loaded["tts"] and "SPEECHMESH_TTS_CLONERS" not in _config(objects, "tts")
+    assert json.loads(_config(objects, "tts-kokoro")["SPEECHMESH_TTS_CLONERS"]) == []
 
 
 def test_stt_sizes_its_pod_for_whisper(rendered: tuple[str, list[Obj]]) -> None:
@@ -420,6 +494,9 @@ def test_gpu_overlay_runs_triton_on_a_gpu_behind_envoy() -> None:
         assert upstream["spec"]["selector"] == _named(objects, "Service", name)["spec"]["selector"]
         assert address["port_value"] == port
         assert address["port_value"] in {p["port"] for p in upstream["spec"]["ports"]}
+    for pod, port in TTS_MODEL_PODS:
+        assert listeners[f"{pod.replace('-', '_')}_grpc"] == port
+        assert port in proxy_ports, pod
     probes = next(p["containerPort"] for p in proxy["ports"] if p["name"] == "probes")
     assert listeners["probes"] == probes
 
