@@ -16,12 +16,12 @@ from gateway.settings import GatewaySettings
 
 
 @contextlib.asynccontextmanager
-async def gateway_client(timeout: float = 600, **addresses: str) -> AsyncIterator[httpx.AsyncClient]:
-    """An authenticated client of a gateway over `addresses` (tts_address=..., stt_address=...)."""
+async def gateway_client(timeout: float = 600, **settings: object) -> AsyncIterator[httpx.AsyncClient]:
+    """An authenticated client of a gateway with these settings (tts_address=..., tts_routes=...)."""
     with tempfile.TemporaryDirectory() as folder:
         database = Path(folder) / "bench.db"
-        settings = GatewaySettings(database_path=database, log_level="WARNING", **addresses)
-        async with serve_in_background(settings) as base_url:
+        config = GatewaySettings(database_path=database, log_level="WARNING", **settings)
+        async with serve_in_background(config) as base_url:
             key = KeyStore(database).create("bench", "enterprise")[1]
             headers = {"Authorization": f"Bearer {key}"}
             async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=timeout) as http:

@@ -9,7 +9,7 @@ from fastapi import Request
 
 from gateway.auth import Caller
 from gateway.errors import ApiError
-from speechmesh.v1 import tts_pb2
+from speechmesh.v1 import tts_pb2, tts_pb2_grpc
 
 
 def check_text_length(caller: Caller, text: str, param: str) -> None:
@@ -34,15 +34,26 @@ async def collect(call: grpc.aio.UnaryStreamCall) -> tuple[bytes, tts_pb2.Synthe
     return b"".join(parts), result
 
 
+async def _stub(request: Request, synthesis: tts_pb2.SynthesizeRequest) -> tts_pb2_grpc.TextToSpeechStub:
+    """The TTS pod for the request. A voice named without its model goes to the pod of the
+    model that has it (a pod finds the model itself among those it loads)."""
+    upstreams = request.app.state.upstreams
+    if upstreams.routed and synthesis.voice and not synthesis.model:
+        synthesis.model = await upstreams.model_of_voice(
+            synthesis.voice, timeout=request.app.state.settings.health_timeout_seconds * 5
+        )
+    return upstreams.tts(synthesis.model)
+
+
 async def synthesize(request: Request, synthesis: tts_pb2.SynthesizeRequest) -> tuple[bytes, tts_pb2.SynthesisResult]:
-    stub = request.app.state.upstreams.tts(synthesis.model)
+    stub = await _stub(request, synthesis)
     return await collect(stub.Synthesize(synthesis, timeout=request.app.state.settings.rpc_timeout_seconds))
 
 
 async def stream(request: Request, synthesis: tts_pb2.SynthesizeRequest) -> AsyncIterator[bytes]:
     """Audio chunks as each sentence is synthesized. The first message is awaited here, so a
     bad request raises (and gets its error status) before any response header is sent."""
-    stub = request.app.state.upstreams.tts(synthesis.model)
+    stub = await _stub(request, synthesis)
     call = stub.SynthesizeStream(synthesis, timeout=request.app.state.settings.rpc_timeout_seconds)
     messages = aiter(call)
     first = await anext(messages, None)

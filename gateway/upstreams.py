@@ -10,12 +10,15 @@ entries from the pod it is routed to.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.settings import GatewaySettings
 from speechmesh.v1 import models_pb2_grpc, stt_pb2_grpc, tts_pb2, tts_pb2_grpc
+
+log = logging.getLogger(__name__)
 
 _STT_REPLY_MAX_BYTES = 64 * 1024 * 1024
 DEFAULT_TTS = "tts"
@@ -44,6 +47,11 @@ class Upstreams:
         self.stt = stt_pb2_grpc.SpeechToTextStub(self.channels["stt"])
         self.catalogs = {name: models_pb2_grpc.ModelCatalogStub(channel) for name, channel in self.channels.items()}
 
+    @property
+    def routed(self) -> bool:
+        """Whether some TTS model is served by a pod of its own."""
+        return len(self.tts_stubs) > 1
+
     def tts_owner(self, model: str) -> str:
         """The name of the TTS upstream that serves `model` ('' = the default pod's default)."""
         return self._tts_owner.get(model, DEFAULT_TTS)
@@ -54,15 +62,35 @@ class Upstreams:
 
     async def voices(self, query: tts_pb2.ListVoicesRequest, timeout: float) -> list[tts_pb2.Voice]:
         """The voices of every TTS pod (of the model's own pod when `query` names one), each
-        model's from the pod it is routed to."""
+        model's from the pod it is routed to. A pod that cannot answer is left out (logged)
+        while another can; when none can, its error is raised."""
         names = [self.tts_owner(query.model)] if query.model else list(self.tts_stubs)
-        replies = await asyncio.gather(*(self.tts_stubs[name].ListVoices(query, timeout=timeout) for name in names))
-        return [
-            voice
-            for name, reply in zip(names, replies, strict=True)
-            for voice in reply.voices
-            if self.tts_owner(voice.model) == name
-        ]
+        replies = await asyncio.gather(
+            *(self.tts_stubs[name].ListVoices(query, timeout=timeout) for name in names), return_exceptions=True
+        )
+        voices: list[tts_pb2.Voice] = []
+        failures: list[grpc.aio.AioRpcError] = []
+        for name, reply in zip(names, replies, strict=True):
+            if isinstance(reply, grpc.aio.AioRpcError):
+                log.warning("voice listing failed", extra={"service": name, "grpc_code": reply.code().name})
+                failures.append(reply)
+            elif isinstance(reply, BaseException):
+                raise reply
+            else:
+                voices += [voice for voice in reply.voices if self.tts_owner(voice.model) == name]
+        if len(failures) == len(names):
+            raise failures[0]
+        return voices
+
+    async def model_of_voice(self, voice: str, timeout: float) -> str:
+        """The model whose pod lists `voice`, or '' (the default pod then answers for it)."""
+        listed = await self.voices(tts_pb2.ListVoicesRequest(), timeout=timeout)
+        return next((v.model for v in listed if v.id == voice), "")
+
+    def required(self, name: str) -> bool:
+        """Whether the gateway is unready without this upstream. Per-model TTS pods are not:
+        when one is down, its models answer 503 while the rest of the API serves."""
+        return name == DEFAULT_TTS or not name.startswith(f"{DEFAULT_TTS}:")
 
     async def health(self) -> dict[str, str]:
         """Each upstream's health: SERVING, NOT_SERVING, or UNREACHABLE."""

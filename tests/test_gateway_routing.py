@@ -19,20 +19,23 @@ TEXT = "Please call Stella and ask her to bring these things with her."
 
 
 @pytest_asyncio.fixture(scope="module")
-async def routed(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Gateway]:
-    pods = {
-        model: build_engines(TtsSettings(engines=[model], default_model=model, cloners=[]))
-        for model in ("espeak", "festival")
+async def pods() -> AsyncIterator[dict[str, str]]:
+    """Addresses of the two pods, SERVING: 'default' (eSpeak) and 'festival'."""
+    engines = {
+        name: build_engines(TtsSettings(engines=[model], default_model=model, cloners=[]))
+        for name, model in (("default", "espeak"), ("festival", "festival"))
     }
-    async with running_service(pods["espeak"]) as default_port, running_service(pods["festival"]) as festival_port:
-        await wait_serving(default_port)
-        await wait_serving(festival_port)
-        async with running_gateway(
-            f"127.0.0.1:{default_port}",
-            tmp_path_factory.mktemp("routed") / "speechmesh.db",
-            tts_routes={"festival": f"127.0.0.1:{festival_port}"},
-        ) as gateway:
-            yield gateway
+    async with running_service(engines["default"]) as default, running_service(engines["festival"]) as festival:
+        await wait_serving(default)
+        await wait_serving(festival)
+        yield {"default": f"127.0.0.1:{default}", "festival": f"127.0.0.1:{festival}"}
+
+
+@pytest_asyncio.fixture(scope="module")
+async def routed(pods: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Gateway]:
+    database = tmp_path_factory.mktemp("routed") / "speechmesh.db"
+    async with running_gateway(pods["default"], database, tts_routes={"festival": pods["festival"]}) as gateway:
+        yield gateway
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -67,6 +70,30 @@ async def test_a_routed_model_is_synthesized_by_its_pod(client, whisper, stream:
     assert word_error_rate(TEXT, transcribe(whisper, reply.content)) <= 0.2
 
 
+async def test_a_voice_without_its_model_goes_to_its_models_pod(client) -> None:
+    reply = await client.post("/v1/tts/", json={"text": TEXT, "voice": "festival-kal", "format": "wav"})
+    assert reply.status_code == 200, reply.text
+    assert (reply.headers["x-model"], reply.headers["x-voice"]) == ("festival", "festival-kal")
+    unknown = await client.post("/v1/tts/", json={"text": TEXT, "voice": "af_bella"})
+    assert unknown.status_code == 404 and "/v1/voices/" in unknown.text
+
+
+async def test_openai_speech_and_clone_reach_the_routed_pod(client) -> None:
+    speech = await client.post(
+        "/v1/audio/speech",
+        json={"model": "festival", "voice": "festival-us-slt", "input": TEXT, "response_format": "wav"},
+    )
+    assert speech.status_code == 200 and decode(speech.content)[1] == 32000
+    # Festival's pod answers that Festival does not clone (the default pod would say the same
+    # about a model it does not load only by 404).
+    clone = await client.post(
+        "/v1/tts/clone/",
+        files={"reference_audio": ("reference.wav", speech.content)},
+        data={"text": TEXT, "model": "festival"},
+    )
+    assert clone.status_code == 400 and "does not clone" in clone.json()["error"]["message"]
+
+
 async def test_unrouted_models_go_to_the_default_pod(client) -> None:
     reply = await client.post("/v1/tts/", json={"text": TEXT, "format": "wav"})
     assert reply.status_code == 200 and reply.headers["x-model"] == "espeak"
@@ -80,6 +107,28 @@ async def test_previews_and_readiness_span_the_pods(client, routed: Gateway) -> 
     assert preview.status_code == 200 and decode(preview.content)[0].size > 0
     ready = (await client.get("/readyz")).json()  # no STT service here
     assert ready["upstreams"] == {"tts": "SERVING", "tts:festival": "SERVING", "stt": "UNREACHABLE"}
+
+
+async def test_a_routed_pod_that_is_down_takes_only_its_models_away(
+    pods: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    database = tmp_path_factory.mktemp("down") / "speechmesh.db"
+    # Port 9 (discard) has no gRPC server: the Festival pods are gone. Any SERVING gRPC server
+    # stands in for STT here, since readiness only asks its health.
+    options = {"tts_routes": {"festival": "127.0.0.1:9"}, "stt_address": pods["default"]}
+    async with running_gateway(pods["default"], database, **options) as gateway, gateway.client(gateway.key()) as http:
+        voices = (await http.get("/v1/voices/")).json()["voices"]
+        assert voices and {voice["model"] for voice in voices} == {"espeak"}
+        models = {model["id"]: model for model in (await http.get("/v1/models/")).json()["models"]}
+        assert models["espeak"]["status"] == "ready"
+        assert models["festival"]["status"] == "unavailable"
+        assert "unreachable" in models["festival"]["unavailable_reason"]
+        down = await http.post("/v1/tts/", json={"text": TEXT, "model": "festival"})
+        assert down.status_code == 503 and down.json()["error"]["code"]
+        assert (await http.post("/v1/tts/", json={"text": TEXT})).status_code == 200
+        ready = await http.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["upstreams"]["tts:festival"] == "UNREACHABLE"
+        assert (await http.get("/v1/voices/?model=festival")).status_code == 503
 
 
 async def test_models_sharing_a_pod_share_its_channel() -> None:

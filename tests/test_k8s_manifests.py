@@ -338,17 +338,25 @@ def test_each_tts_model_is_routed_to_the_only_pods_that_load_it(rendered: tuple[
     (gateway,) = _containers(_named(objects, "Deployment", "gateway"))
     env = _env(gateway)
     routes = json.loads(env["SPEECHMESH_GATEWAY_TTS_ROUTES"])
-    assert set(routes) == {"kokoro"}
-    loaded = {name: set(json.loads(_config(objects, name)["SPEECHMESH_TTS_ENGINES"])) for name in ("tts", "tts-kokoro")}
-    assert not loaded["tts"] & loaded["tts-kokoro"], "a model loaded in two pod kinds wastes one"
+    pods = ["tts", *(pod for pod, _ in TTS_MODEL_PODS)]
+    loaded = {pod: set(json.loads(_config(objects, pod)["SPEECHMESH_TTS_ENGINES"])) for pod in pods}
+    for pod in pods:
+        others = set().union(*(models for other, models in loaded.items() if other != pod))
+        assert not loaded[pod] & others, f"{pod}: a model loaded in two kinds of pod wastes one"
+    routed_pods = set()
     for model, address in routes.items():
         assert _service_port(objects, address), address
         (pod,) = _pods_behind(objects, address)
         assert model in loaded[pod], (model, pod)
+        routed_pods.add(pod)
+    assert routed_pods == set(pods) - {"tts"}, "every per-model pod gets the requests for its models"
     assert _pods_behind(objects, env["SPEECHMESH_GATEWAY_TTS_ADDRESS"]) == {"tts"}
-    # The default pod serves every other model, and cloning, which starts from Piper's voice.
-    assert "piper" in loaded["tts"] and "SPEECHMESH_TTS_CLONERS" not in _config(objects, "tts")
-    assert json.loads(_config(objects, "tts-kokoro")["SPEECHMESH_TTS_CLONERS"]) == []
+    # The default pod answers requests that name no model, and cloning starts from Piper's voice.
+    default = _config(objects, "tts")
+    assert default["SPEECHMESH_TTS_DEFAULT_MODEL"] not in routes
+    assert "piper" in loaded["tts"] and "SPEECHMESH_TTS_CLONERS" not in default
+    for pod in routed_pods:
+        assert json.loads(_config(objects, pod)["SPEECHMESH_TTS_CLONERS"]) == []
 
 
 def test_stt_sizes_its_pod_for_whisper(rendered: tuple[str, list[Obj]]) -> None:

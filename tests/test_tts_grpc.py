@@ -75,6 +75,11 @@ async def test_synthesize_returns_a_complete_file_and_its_result(tts_channel, en
     assert float((samples**2).mean()) ** 0.5 > 0.02, "speech, not silence"
 
 
+async def test_a_voice_without_its_model_is_spoken_by_its_model(tts_channel) -> None:
+    messages = await call(tts_channel, "Synthesize", text="Hello there.", voice="festival-kal")
+    assert (messages[-1].result.model, messages[-1].result.voice) == ("festival", "festival-kal")
+
+
 async def test_stream_sends_audio_sentence_by_sentence(tts_channel) -> None:
     messages = await call(
         tts_channel, "SynthesizeStream", text=TEXT, output=common_pb2.AudioOutputSpec(encoding=common_pb2.WAV)

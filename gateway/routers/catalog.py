@@ -60,17 +60,29 @@ async def list_models(request: Request) -> ModelsOut:
         return_exceptions=True,
     )
     models: list[ModelOut] = []
+    failed: set[str] = set()
+    orphans: dict[str, models_pb2.ModelInfo] = {}
     for name, reply in zip(catalogs, replies, strict=True):
         if isinstance(reply, grpc.aio.AioRpcError):
             log.warning("model listing failed", extra={"service": name, "grpc_code": reply.code().name})
+            failed.add(name)
             continue
         if isinstance(reply, BaseException):
             raise reply
         # Every TTS pod lists every TTS model (those it does not load as unavailable): keep
         # each one's card from the pod that serves it.
-        models += [
-            _model(info) for info in reply.models if info.type != models_pb2.TTS or upstreams.tts_owner(info.id) == name
-        ]
+        for info in reply.models:
+            owner = upstreams.tts_owner(info.id) if info.type == models_pb2.TTS else name
+            if owner == name:
+                models.append(_model(info))
+            else:
+                orphans.setdefault(info.id, info)
+    # A model whose own pods did not answer is still listed, as unavailable, from another pod's card.
+    for info in orphans.values():
+        owner = upstreams.tts_owner(info.id)
+        if owner in failed:
+            reason = f"The pods serving it ({owner}) are unreachable; retry later."
+            models.append(_model(info).model_copy(update={"status": "unavailable", "unavailable_reason": reason}))
     return ModelsOut(models=models)
 
 

@@ -1,4 +1,4 @@
-"""Liveness, readiness (every upstream SERVING) and Prometheus metrics; no auth."""
+"""Liveness, readiness (every upstream SERVING but per-model TTS pods) and Prometheus metrics; no auth."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ async def liveness() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readiness(request: Request) -> JSONResponse:
-    upstreams = await request.app.state.upstreams.health()
-    ready = all(state == "SERVING" for state in upstreams.values())
+    mesh = request.app.state.upstreams
+    upstreams = await mesh.health()
+    ready = all(state == "SERVING" for name, state in upstreams.items() if mesh.required(name))
     return JSONResponse({"ready": ready, "upstreams": upstreams}, status_code=200 if ready else 503)
 
 

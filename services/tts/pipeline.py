@@ -69,6 +69,9 @@ def plan_synthesis(
             f"'speed' must be between {limits.SYNTHESIS_SPEED_MIN} and {limits.SYNTHESIS_SPEED_MAX}; got {speed:g}.",
             param="speed",
         )
+    if voice and not model:
+        # Voice ids are unique across models: a voice names its model.
+        model = next((m for m, e in registry.engines().items() if any(v.id == voice for v in e.voices())), "")
     model_id, engine = registry.get(model)
     voices = list(engine.voices())
     wanted = base_language(language) if language else ""
