@@ -182,16 +182,18 @@ def utterances(pcm: Pcm, texts: Iterable[Pcm], gap: float) -> bytes:
 
 
 async def test_live_recognition_gives_a_final_result_per_utterance(stt_channel, speak):
-    first, second = speak(SENTENCES[0]), speak(SENTENCES[1])
+    # SENTENCES[0] is left out: tiny.en heard Piper's varying reading of it as "the wetter
+    # and the mountains change" in about one run in fifteen.
+    texts = SENTENCES[1:]
+    first, second = speak(texts[0]), speak(texts[1])
     audio = utterances(first, (first, second), gap=1.2)
     # Odd chunk sizes: samples split across messages must not matter.
     replies = await stream(stt_channel, audio, first.sample_rate, interim=True, chunk=4411, model="faster-whisper")
     finals = [reply for reply in replies if reply.is_final]
     assert len(finals) == 2
-    # tiny.en on Piper's varying prosody: two slips in nine words were seen once in CI
-    # ("weather and the mountains change"); each final still holds its own utterance.
-    assert word_error_rate(SENTENCES[0], finals[0].text) <= 0.25, finals[0].text
-    assert word_error_rate(SENTENCES[1], finals[1].text) <= 0.25, finals[1].text
+    for final, own, other in ((finals[0], *texts), (finals[1], *reversed(texts))):
+        # Its own utterance's words, not the other's (the two share none but "the").
+        assert word_error_rate(own, final.text) <= 0.25 < word_error_rate(other, final.text), final.text
     assert finals[0].end_ms <= finals[1].start_ms
     assert 500 <= finals[1].start_ms - first.duration_seconds * 1000 <= 2500
     interims = [reply for reply in replies if not reply.is_final]
