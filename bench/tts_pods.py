@@ -24,7 +24,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 from harness import gateway_client, memory_mib
@@ -45,7 +45,7 @@ PODS = {
 
 
 @contextlib.contextmanager
-def services() -> dict[str, subprocess.Popen]:
+def services() -> Iterator[dict[str, subprocess.Popen]]:
     started: dict[str, subprocess.Popen] = {}
     try:
         for name, (port, engines, cloners) in PODS.items():

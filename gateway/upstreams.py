@@ -36,6 +36,9 @@ class Upstreams:
             address: f"tts:{','.join(models)}" for address, models in routed.items()
         }
         self._tts_owner = {model: names[address] for model, address in settings.tts_routes.items()}
+        self._per_model = set(names.values()) - {DEFAULT_TTS}
+        # Voice ids are stable: once found, a voice's model is not asked for again.
+        self._voice_models: dict[str, str] = {}
         self.channels: dict[str, grpc.aio.Channel] = {
             name: grpc.aio.insecure_channel(address) for address, name in names.items()
         }
@@ -50,7 +53,7 @@ class Upstreams:
     @property
     def routed(self) -> bool:
         """Whether some TTS model is served by a pod of its own."""
-        return len(self.tts_stubs) > 1
+        return bool(self._per_model)
 
     def tts_owner(self, model: str) -> str:
         """The name of the TTS upstream that serves `model` ('' = the default pod's default)."""
@@ -84,13 +87,15 @@ class Upstreams:
 
     async def model_of_voice(self, voice: str, timeout: float) -> str:
         """The model whose pod lists `voice`, or '' (the default pod then answers for it)."""
-        listed = await self.voices(tts_pb2.ListVoicesRequest(), timeout=timeout)
-        return next((v.model for v in listed if v.id == voice), "")
+        if voice not in self._voice_models:
+            listed = await self.voices(tts_pb2.ListVoicesRequest(), timeout=timeout)
+            self._voice_models.update((v.id, v.model) for v in listed)
+        return self._voice_models.get(voice, "")
 
     def required(self, name: str) -> bool:
         """Whether the gateway is unready without this upstream. Per-model TTS pods are not:
         when one is down, its models answer 503 while the rest of the API serves."""
-        return name == DEFAULT_TTS or not name.startswith(f"{DEFAULT_TTS}:")
+        return name not in self._per_model
 
     async def health(self) -> dict[str, str]:
         """Each upstream's health: SERVING, NOT_SERVING, or UNREACHABLE."""
