@@ -50,8 +50,15 @@ $(WHISPER_BASE): $(INSTALLED)
 
 models: $(WHISPER_BASE)
 
+# supervisord.conf reads SPEECHMESH_RUN_DIR and finds `python` on PATH; the metrics ports are
+# make run's defaults. Any of them can be overridden: make run SPEECHMESH_GATEWAY_PORT=8080.
+run: export SPEECHMESH_RUN_DIR ?= $(CURDIR)/var
+run: export SPEECHMESH_TTS_METRICS_PORT ?= 9101
+run: export SPEECHMESH_STT_METRICS_PORT ?= 9102
+run: export PATH := $(CURDIR)/$(BIN):$(PATH)
 run: proto models
-	$(BIN)/honcho -f Procfile start
+	mkdir -p "$$SPEECHMESH_RUN_DIR"
+	$(BIN)/supervisord -c supervisord.conf
 
 test: proto models
 	$(BIN)/python -m pytest

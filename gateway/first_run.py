@@ -1,14 +1,13 @@
-"""`python -m gateway.first_run`, started by `make run` beside the services.
+"""`python -m gateway.first_run`, started once by `make run` (supervisord.conf) beside the services.
 
-Makes sure a local API key exists (kept in var/first-run-key, mode 600), waits until
-the gateway reports every service ready, prints a first request to try, then stays
-up: honcho stops the whole set when any of its processes exits.
+Makes sure a local API key exists (kept beside the key database, var/first-run-key, mode
+600), waits until the gateway reports every service ready, prints a first request to try,
+and exits; supervisord does not start it again.
 """
 
 from __future__ import annotations
 
 import json
-import signal
 import sys
 import time
 import urllib.error
@@ -83,7 +82,6 @@ Press Ctrl-C to stop every service.
 """,
         flush=True,
     )
-    signal.pause()
 
 
 if __name__ == "__main__":

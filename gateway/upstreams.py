@@ -5,6 +5,10 @@ TTS can run as one pod serving every engine or as several (per-model pods, each 
 own `SPEECHMESH_TTS_ENGINES`): `tts_routes` sends a model's requests to the pod that serves
 it and everything else to `tts_address`; listings ask every TTS pod and keep each model's
 entries from the pod it is routed to.
+
+Each channel's health is watched for as long as the gateway runs (`availability`), so a 503
+can say when the upstream should be back; the channels retry a lost connection within a
+second, so the first call after a restarted service is SERVING again goes through.
 """
 
 from __future__ import annotations
@@ -15,16 +19,28 @@ import logging
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from gateway.availability import Availability
 from gateway.settings import GatewaySettings
 from speechmesh.v1 import models_pb2_grpc, stt_pb2_grpc, tts_pb2, tts_pb2_grpc
 
 log = logging.getLogger(__name__)
 
 _STT_REPLY_MAX_BYTES = 64 * 1024 * 1024
+# gRPC's default reconnect backoff starts at 1 s and grows 1.6 times per failed attempt up
+# to 120 s: after a restart of a minute the next attempt can be half a minute away, and the
+# channel fails calls (503) all that while though the service is SERVING. Retrying within a
+# second costs a refused connection a second while a service is down.
+_RECONNECT_OPTIONS = [
+    ("grpc.initial_reconnect_backoff_ms", 250),
+    ("grpc.min_reconnect_backoff_ms", 250),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+]
 DEFAULT_TTS = "tts"
 
 
 class Upstreams:
+    """Created inside the running event loop (lifespan): it starts one health watch per channel."""
+
     def __init__(self, settings: GatewaySettings) -> None:
         self._health_timeout = settings.health_timeout_seconds
         # One channel per TTS address, named for the models routed to it ("tts:kokoro").
@@ -40,15 +56,20 @@ class Upstreams:
         # Voice ids are stable: once found, a voice's model is not asked for again.
         self._voice_models: dict[str, str] = {}
         self.channels: dict[str, grpc.aio.Channel] = {
-            name: grpc.aio.insecure_channel(address) for address, name in names.items()
+            name: grpc.aio.insecure_channel(address, options=_RECONNECT_OPTIONS) for address, name in names.items()
         }
         # A transcript of hours of speech with word times can pass gRPC's 4 MB default.
         self.channels["stt"] = grpc.aio.insecure_channel(
-            settings.stt_address, options=[("grpc.max_receive_message_length", _STT_REPLY_MAX_BYTES)]
+            settings.stt_address,
+            options=[*_RECONNECT_OPTIONS, ("grpc.max_receive_message_length", _STT_REPLY_MAX_BYTES)],
         )
         self.tts_stubs = {name: tts_pb2_grpc.TextToSpeechStub(self.channels[name]) for name in names.values()}
         self.stt = stt_pb2_grpc.SpeechToTextStub(self.channels["stt"])
         self.catalogs = {name: models_pb2_grpc.ModelCatalogStub(channel) for name, channel in self.channels.items()}
+        self.availability = Availability(self.channels, settings.upstream_restart_seconds)
+        self._watches = [
+            asyncio.create_task(self.availability.watch(name, channel)) for name, channel in self.channels.items()
+        ]
 
     @property
     def routed(self) -> bool:
@@ -114,4 +135,7 @@ class Upstreams:
         return dict(zip(names, states, strict=True))
 
     async def close(self) -> None:
+        for watch in self._watches:
+            watch.cancel()
+        await asyncio.gather(*self._watches, return_exceptions=True)
         await asyncio.gather(*(channel.close() for channel in self.channels.values()))
