@@ -1,4 +1,4 @@
-"""Test doubles for runtime behaviour (load timing, slow or failing engines).
+"""Test doubles for runtime behaviour (load timing, slow or failing engines, cancellation).
 
 They produce silence, never speech: tests that check audio use the real engines.
 """
@@ -11,9 +11,13 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from services.stt.engine_set import SttEngines
+from services.stt.recognizer import RecognitionOptions, Recognizer, Transcript
+from services.tts.cloner import CloneResult, VoiceCloner
 from services.tts.engine_set import TtsEngines
 from services.tts.synthesizer import SynthesisOptions, VoiceCard
 from speechmesh.common.audio import Pcm
+from speechmesh.common.cancel import checkpoint
 from speechmesh.common.models import ModelCard, ModelKind, Tier
 from speechmesh.common.registry import EngineRegistry, EngineSpec
 
@@ -50,8 +54,84 @@ class ScriptedSynthesizer:
             yield Pcm(np.zeros(RATE // 10, dtype=np.float32), RATE)
 
 
-def scripted_registry(engine: ScriptedSynthesizer) -> TtsEngines:
-    """The TTS service's engines with `engine` as its one synthesizer and no cloner."""
+class SteppedWork:
+    """Work in `steps` steps of `step_seconds`, with a cancellation checkpoint before each,
+    as the real engines check between sentences, segments or stages; `done` counts the
+    steps that ran, so a test sees how long work went on after its caller left."""
+
+    def __init__(self, steps: int = 0, step_seconds: float = 0.0) -> None:
+        self.steps = steps
+        self.step_seconds = step_seconds
+        self.done = 0
+
+    def run(self) -> None:
+        for _ in range(self.steps):
+            checkpoint()
+            time.sleep(self.step_seconds)
+            self.done += 1
+
+
+class ScriptedRecognizer(SteppedWork):
+    """Hears nothing; records the length of the audio it was given."""
+
+    def __init__(self, steps: int = 0, step_seconds: float = 0.0) -> None:
+        super().__init__(steps, step_seconds)
+        self.heard: list[float] = []  # seconds of audio per call
+
+    def load(self) -> None:
+        pass
+
+    def warm_up(self) -> None:
+        pass
+
+    def languages(self) -> list[str]:
+        return ["en"]
+
+    def recognize(self, audio: np.ndarray, options: RecognitionOptions) -> Transcript:
+        self.heard.append(audio.size / RATE)
+        self.run()
+        return Transcript("", "en", 1.0, audio.size / RATE)
+
+
+class ScriptedCloner(SteppedWork):
+    """Answers a second of silence; records the length of each reference it was given."""
+
+    def __init__(self, steps: int = 0, step_seconds: float = 0.0) -> None:
+        super().__init__(steps, step_seconds)
+        self.references: list[float] = []  # seconds of reference per call
+
+    def load(self) -> None:
+        pass
+
+    def warm_up(self) -> None:
+        pass
+
+    def clone(self, reference: Pcm, text: str, language: str, speed: float) -> CloneResult:
+        self.references.append(reference.duration_seconds)
+        self.run()
+        return CloneResult(Pcm(np.zeros(RATE, np.float32), RATE), "fake", "fake-voice", language or "en", 0.5, 0.4)
+
+
+def scripted_registry(engine: ScriptedSynthesizer, cloner: VoiceCloner | None = None) -> TtsEngines:
+    """The TTS service's engines with `engine` as its one synthesizer and `cloner` (if
+    given) as its one cloner, "world-adapt"."""
     card = ModelCard("fake", "Fake", ModelKind.TTS, Tier.FREE, ("en",), supports_streaming=True)
     synthesizers = EngineRegistry([EngineSpec(card, factory=lambda: engine)], enabled=["fake"], default_model="fake")
-    return TtsEngines(synthesizers, EngineRegistry([], enabled=[], default_model="world-adapt"))
+    cloners: list[EngineSpec[VoiceCloner]] = []
+    if cloner is not None:
+        clone_card = ModelCard("world-adapt", "Fake cloner", ModelKind.TTS, Tier.FREE, ("en",), supports_cloning=True)
+        cloners.append(EngineSpec(clone_card, factory=lambda: cloner))
+    enabled = [spec.card.id for spec in cloners]
+    return TtsEngines(synthesizers, EngineRegistry(cloners, enabled=enabled, default_model="world-adapt"))
+
+
+def _absent() -> object:
+    raise ImportError("not part of this test double")
+
+
+def scripted_stt_engines(recognizer: ScriptedRecognizer) -> SttEngines:
+    """The STT service's engines with `recognizer` as its one model, "whisper" (no
+    diarization, no VAD)."""
+    card = ModelCard("whisper", "Fake", ModelKind.STT, Tier.FREE, ("en",))
+    spec = EngineSpec[Recognizer](card, factory=lambda: recognizer)
+    return SttEngines(EngineRegistry([spec], enabled=["whisper"], default_model="whisper"), _absent, _absent)

@@ -17,8 +17,13 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from services.stt.recognizer import SAMPLE_RATE, Segment, Transcript, Word
+from speechmesh.common.cancel import checkpoint
 from speechmesh.common.errors import InvalidArgument
 from speechmesh.speakers import SpeakerEmbedder
+
+# Clips embedded per call: enough to fill the embedder's batches of 64 windows (a clip of
+# 1-2.5 s makes one to four), few enough that a cancelled call stops within a second.
+_EMBED_BATCH_CLIPS = 32
 
 
 class DiarizationSettings(BaseModel):
@@ -89,7 +94,7 @@ class Diarizer:
         clips = self._clips(transcript.segments)
         labels = np.zeros(len(clips), dtype=int)
         if len(clips) > 1 and max_speakers != 1:
-            vectors = self._embedder.embed_many([_cut(audio, clip) for clip in clips])
+            vectors = self._embed(audio, clips)
             seconds = np.array([clip.seconds for clip in clips])
             labels = _cluster(vectors, seconds, self._settings, min_speakers, max_speakers)
         word_labels = [0] * len(words)
@@ -98,6 +103,17 @@ class Diarizer:
         if self._settings.smooth:
             word_labels = _smooth(words, word_labels, self._settings.pause_seconds)
         return _relabel(transcript, _names(word_labels))
+
+    def _embed(self, audio: np.ndarray, clips: Sequence[_Clip]) -> np.ndarray:
+        """One embedding per clip, in batches with a cancellation checkpoint between them
+        (an hour of speech has some 1,500 clips)."""
+        batches = []
+        for start in range(0, len(clips), _EMBED_BATCH_CLIPS):
+            checkpoint()
+            batches.append(
+                self._embedder.embed_many([_cut(audio, clip) for clip in clips[start : start + _EMBED_BATCH_CLIPS]])
+            )
+        return np.concatenate(batches)
 
     def _clips(self, segments: Sequence[Segment]) -> list[_Clip]:
         """Clips of consecutive words, cut where a Whisper segment starts, at pauses and at

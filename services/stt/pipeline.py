@@ -1,16 +1,19 @@
 """Transport-free recognition: decode an upload, transcribe it, diarize it if asked.
 
-The servicer calls these off the event loop; everything here is blocking.
+The servicer calls these off the event loop; everything here is blocking, and stops at
+the next checkpoint once the caller has gone (`speechmesh.common.cancel`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import IO
 
 from services.stt.diarization import Diarizer
 from services.stt.recognizer import SAMPLE_RATE, RecognitionOptions, Recognizer, Segment, Transcript
 from speechmesh.common import limits
 from speechmesh.common.audio import decode_audio
+from speechmesh.common.cancel import checkpoint
 from speechmesh.common.errors import InvalidArgument
 
 
@@ -29,21 +32,28 @@ class RecognitionRequest:
             )
         if not 0.0 <= self.options.temperature <= 1.0:
             raise InvalidArgument("'temperature' must be between 0 and 1.", param="temperature")
-        if self.min_speakers < 0 or self.max_speakers < 0:
-            raise InvalidArgument("Speaker counts cannot be negative.", param="min_speakers")
+        for name, count in (("min_speakers", self.min_speakers), ("max_speakers", self.max_speakers)):
+            if not 0 <= count <= limits.SPEAKERS_MAX:
+                raise InvalidArgument(f"'{name}' must be from 0 to {limits.SPEAKERS_MAX}.", param=name)
         if self.max_speakers and self.min_speakers > self.max_speakers:
             raise InvalidArgument("'min_speakers' is larger than 'max_speakers'.", param="min_speakers")
 
 
 def transcribe_file(
-    recognizer: Recognizer, diarizer: Diarizer | None, data: bytes, request: RecognitionRequest
+    recognizer: Recognizer,
+    diarizer: Diarizer | None,
+    data: bytes | IO[bytes],
+    request: RecognitionRequest,
+    max_seconds: float | None = None,
 ) -> Transcript:
-    """Decodes `data` (any container FFmpeg reads) and transcribes it."""
-    audio = decode_audio(data, sample_rate=SAMPLE_RATE).samples
+    """Decodes `data` (any container FFmpeg reads; AudioTooLong past `max_seconds`) and
+    transcribes it."""
+    audio = decode_audio(data, sample_rate=SAMPLE_RATE, max_seconds=max_seconds).samples
     wants_words = request.options.word_timestamps
     # Speakers are assigned word by word, so diarization always needs word times.
     options = replace(request.options, word_timestamps=wants_words or request.diarize)
     transcript = recognizer.recognize(audio, options)
+    checkpoint()
     if request.diarize and diarizer is not None:
         transcript = diarizer.diarize(audio, transcript, request.min_speakers, request.max_speakers)
     if not wants_words:

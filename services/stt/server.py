@@ -15,7 +15,7 @@ from speechmesh.v1 import stt_pb2, stt_pb2_grpc
 
 
 def _add_servicers(settings: SttSettings, server: grpc.aio.Server, engines: SttEngines, blocking: Blocking) -> None:
-    servicer = SpeechToTextServicer(engines, blocking, settings.streaming)
+    servicer = SpeechToTextServicer(engines, blocking, settings)
     stt_pb2_grpc.add_SpeechToTextServicer_to_server(servicer, server)
 
 

@@ -11,7 +11,7 @@ from services.stt.live import LiveResult, LiveTranscriber
 from services.stt.pipeline import RecognitionRequest, transcribe_file
 from services.stt.recognizer import SAMPLE_RATE, RecognitionOptions, Transcript, Word
 from services.stt.registry import ALIASES
-from services.stt.settings import StreamingSettings
+from services.stt.settings import SttSettings
 from speechmesh.common import limits
 from speechmesh.common.audio import PcmStreamResampler
 from speechmesh.common.errors import InvalidArgument
@@ -94,10 +94,11 @@ def _live(result: LiveResult) -> stt_pb2.StreamingRecognizeResponse:
 
 
 class SpeechToTextServicer(stt_pb2_grpc.SpeechToTextServicer):
-    def __init__(self, engines: SttEngines, blocking: Blocking, streaming: StreamingSettings) -> None:
+    def __init__(self, engines: SttEngines, blocking: Blocking, settings: SttSettings) -> None:
         self._engines = engines
         self._blocking = blocking
-        self._streaming = streaming
+        self._streaming = settings.streaming
+        self._max_audio_seconds = settings.max_audio_seconds
 
     async def Recognize(
         self, request_iterator: AsyncIterator[stt_pb2.RecognizeRequest], context: grpc.aio.ServicerContext
@@ -109,8 +110,10 @@ class SpeechToTextServicer(stt_pb2_grpc.SpeechToTextServicer):
         request = _request(first.config)
         model, recognizer = self._engines.recognizers.get(ALIASES.get(first.config.model, first.config.model))
         diarizer = self._engines.diarizer() if request.diarize else None
-        data = await read_audio(messages, limits.STT_UPLOAD_MAX_BYTES, "file")
-        transcript = await self._blocking.run(transcribe_file, recognizer, diarizer, data, request)
+        with await read_audio(messages, limits.STT_UPLOAD_MAX_BYTES, "file") as upload:
+            transcript = await self._blocking.run(
+                transcribe_file, recognizer, diarizer, upload, request, self._max_audio_seconds
+            )
         return _response(model, transcript, language_given=bool(request.options.language))
 
     async def StreamingRecognize(

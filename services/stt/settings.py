@@ -22,7 +22,9 @@ class WhisperSettings(BaseModel):
 class StreamingSettings(BaseModel):
     end_silence_seconds: float = Field(0.6, gt=0, description="Silence that ends an utterance.")
     interim_every_seconds: float = Field(1.0, gt=0, description="Audio between two interim results.")
-    max_utterance_seconds: float = Field(30.0, gt=1, description="An utterance this long is cut and finalized.")
+    # Bounded because a client that never pauses would otherwise grow one utterance (and
+    # the cost of re-transcribing it for every interim result) for as long as it sends.
+    max_utterance_seconds: float = Field(30.0, gt=1, le=300, description="An utterance this long is cut and finalized.")
     speech_threshold: float = Field(0.5, gt=0, lt=1, description="Silero speech probability that counts as speech.")
 
 
@@ -37,6 +39,15 @@ class SttSettings(ServiceSettings):
     default_model: str = Field("whisper", description="Model used when a request names none.")
     models_dir: Path = Field(
         Path("var/models"), description="Folder of model weights: <model id>/ holds a CTranslate2 Whisper model."
+    )
+    # The 100 MB upload limit does not bound the duration: 100 MB of 16 kbit/s MP3 or
+    # Opus is 14 hours, and decoded 16 kHz float32 audio takes 230 MB per hour (twice that
+    # at the peak of decoding), before Whisper's own buffers. Three hours covers long
+    # meetings and lectures; longer recordings can be split or the bound raised.
+    max_audio_seconds: float = Field(
+        10_800,
+        gt=0,
+        description="Longest audio Recognize transcribes, in seconds; longer files are refused (413 file_too_large).",
     )
     whisper: WhisperSettings = WhisperSettings()
     diarization: DiarizationSettings = DiarizationSettings()

@@ -3,14 +3,14 @@
 import asyncio
 
 from services.tts.registry import build_engines
-from services.tts.server import SPEC
+from services.tts.server import spec
 from services.tts.settings import TtsSettings
 from speechmesh import runtime
 
 
 def main() -> None:
     settings = TtsSettings()
-    asyncio.run(runtime.serve(SPEC, settings, build_engines(settings)))
+    asyncio.run(runtime.serve(spec(settings), settings, build_engines(settings)))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,9 @@ pitch, formant scale and broad spectral colour: it sounds like a relative of the
 not like the reference. `VoiceProfile` is what is measured from a speaker once, so a
 service profiles its built-in voices at start and each reference once.
 
-Blocking and transport-free: the functions take and return `Pcm` and numpy arrays.
+Blocking and transport-free: the functions take and return `Pcm` and numpy arrays, and
+stop between their stages (each a second or more of CPU on a long recording) once the
+caller has gone (`speechmesh.common.cancel`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from speechmesh.common.audio import Pcm, resample
+from speechmesh.common.cancel import checkpoint
 from speechmesh.common.errors import InvalidArgument, InvalidAudio
 from speechmesh.speakers import SpeakerEmbedder
 from speechmesh.speakers.dvector import SAMPLE_RATE as PROFILE_RATE
@@ -88,7 +91,9 @@ def profile(pcm: Pcm, embedder: SpeakerEmbedder) -> VoiceProfile:
         raise InvalidAudio("the reference audio is empty, shorter than 0.1 s or not finite")
     samples = resample(Pcm(mono, pcm.sample_rate), PROFILE_RATE).samples
     x = samples.astype(np.float64)
+    checkpoint()
     f0, times = _f0(x, PROFILE_RATE)
+    checkpoint()
     voiced = f0 > 0
     voiced_seconds = float(voiced.sum()) * FRAME_PERIOD_MS / 1000
     share = voiced.sum() / max(_sounding_frames(x, len(f0)), 1)
@@ -99,6 +104,7 @@ def profile(pcm: Pcm, embedder: SpeakerEmbedder) -> VoiceProfile:
             "send 10-20 s of one person speaking"
         )
     spectrum = pyworld.cheaptrick(x, f0, times, PROFILE_RATE, f0_floor=F0_FLOOR_HZ)
+    checkpoint()
     log_f0 = np.log(f0[voiced])
     return VoiceProfile(
         embedding=embedder.embed(samples),
@@ -144,10 +150,14 @@ def adapt(pcm: Pcm, source: VoiceProfile, target: VoiceProfile, strength: float 
     x = pcm.mono().astype(np.float64)
     if x.size < rate * FRAME_PERIOD_MS / 1000 * 4:  # nothing WORLD can analyse
         return Pcm(x.astype(np.float32), rate)
+    checkpoint()
     f0, times = _f0(x, rate)
+    checkpoint()
     fft_size = pyworld.get_cheaptrick_fft_size(rate, F0_FLOOR_HZ)
     spectrum = pyworld.cheaptrick(x, f0, times, rate, f0_floor=F0_FLOOR_HZ, fft_size=fft_size)
+    checkpoint()
     aperiodicity = pyworld.d4c(x, f0, times, rate, fft_size=fft_size)
+    checkpoint()
 
     # Pitch: log F0 standardised by this speech's own statistics (the source voice's when it
     # has too little voicing to measure), rescaled to the target's.
@@ -167,6 +177,7 @@ def adapt(pcm: Pcm, source: VoiceProfile, target: VoiceProfile, strength: float 
     log_spectrum = _warp(np.log(spectrum + 1e-16), alpha)
     log_spectrum += strength * _timbre_filter(source, target, alpha, freqs)
 
+    checkpoint()
     out = pyworld.synthesize(f0, np.ascontiguousarray(np.exp(log_spectrum)), aperiodicity, rate, FRAME_PERIOD_MS)
     out = np.pad(out, (0, max(0, x.size - out.size)))[: x.size]
     # The input's loudness, and no sample beyond _PEAK.

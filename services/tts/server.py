@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import grpc
@@ -13,16 +14,18 @@ from speechmesh.runtime import Blocking
 from speechmesh.v1 import tts_pb2, tts_pb2_grpc
 
 
-def _add_servicers(server: grpc.aio.Server, engines: Any, blocking: Blocking) -> None:
-    tts_pb2_grpc.add_TextToSpeechServicer_to_server(TextToSpeechServicer(engines, blocking), server)
+def _add_servicers(settings: TtsSettings, server: grpc.aio.Server, engines: Any, blocking: Blocking) -> None:
+    servicer = TextToSpeechServicer(engines, blocking, settings.clone_reference_max_seconds)
+    tts_pb2_grpc.add_TextToSpeechServicer_to_server(servicer, server)
 
 
-SPEC = runtime.ServiceSpec(
-    name="tts",
-    service_names=(tts_pb2.DESCRIPTOR.services_by_name["TextToSpeech"].full_name,),
-    add_servicers=_add_servicers,
-)
+def spec(settings: TtsSettings) -> runtime.ServiceSpec:
+    return runtime.ServiceSpec(
+        name="tts",
+        service_names=(tts_pb2.DESCRIPTOR.services_by_name["TextToSpeech"].full_name,),
+        add_servicers=functools.partial(_add_servicers, settings),
+    )
 
 
 async def create_server(settings: TtsSettings, engines: runtime.server.EngineSet) -> tuple[grpc.aio.Server, int]:
-    return await runtime.create_server(SPEC, settings, engines)
+    return await runtime.create_server(spec(settings), settings, engines)

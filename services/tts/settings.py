@@ -64,6 +64,12 @@ class TtsSettings(ServiceSettings):
         "per model (others: 40; 0 keeps whole sentences), so slow engines send audio sooner.",
     )
     cloners: list[str] = Field(["world-adapt"], description="Cloning models to load, by id.")
+    # The page asks for 10-30 s of reference speech, and WORLD's Harvest costs ~0.2 s of CPU
+    # per second of audio (`cloning._f0`): the 20 MB a reference may have is ~10 min
+    # of WAV, minutes of a worker for no better a voice. The rest of a longer one is ignored.
+    clone_reference_max_seconds: float = Field(
+        60.0, gt=0, description="Seconds of a clone reference that are used (its start); the rest is ignored."
+    )
     # Measured (docs/performance.md): from Piper's Joe, WORLD adaptation lifts a Festival slt
     # reference 0.31 -> 0.53 and kal 0.58 -> 0.76; with Kokoro's voices in the set, slt's
     # nearest is jf_tebukuro (0.42) and adaptation adds nothing, and profiling Kokoro's five

@@ -54,3 +54,29 @@ class PayloadTooLarge(SpeechmeshError):
     """Input exceeds the method's size limit."""
 
     reason = "FILE_TOO_LARGE"
+
+
+class AudioTooLong(PayloadTooLarge):
+    """Decoded audio lasts longer than the method accepts."""
+
+    def __init__(self, max_seconds: float, **fields: str) -> None:
+        super().__init__(
+            f"The audio lasts longer than {_duration(max_seconds)}, the most this method accepts.",
+            max_seconds=f"{max_seconds:g}",
+            **fields,
+        )
+        self.max_seconds = max_seconds
+
+
+class Cancelled(SpeechmeshError):
+    """The caller went away (cancelled, disconnected or past its deadline); work stopped."""
+
+    reason = "CANCELLED"
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{seconds / 3600:g} h"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{seconds / 60:g} min"
+    return f"{seconds:g} s"

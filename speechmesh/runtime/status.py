@@ -23,6 +23,7 @@ STATUS_BY_ERROR: dict[type[errors.SpeechmeshError], grpc.StatusCode] = {
     errors.ModelUnavailable: grpc.StatusCode.FAILED_PRECONDITION,
     errors.ModelLoading: grpc.StatusCode.UNAVAILABLE,
     errors.PayloadTooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    errors.Cancelled: grpc.StatusCode.CANCELLED,
 }
 
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from services.stt.recognizer import RecognitionOptions, Segment, Transcript, Word
 from services.stt.settings import WhisperSettings
+from speechmesh.common.cancel import checkpoint
 from speechmesh.common.errors import InvalidArgument, ModelUnavailable
 
 _WARM_UP_SECONDS = 1.0
@@ -71,7 +72,12 @@ class WhisperRecognizer:
             # 0 keeps Whisper's fallback schedule: retry hotter when decoding degenerates.
             temperature=options.temperature or (0.0, 0.2, 0.4, 0.6, 0.8, 1.0),
         )
-        decoded = list(segments)
+        # faster-whisper decodes lazily, one 30 s window per step of this generator: a
+        # checkpoint between steps stops a long file soon after its caller has gone.
+        decoded = []
+        for segment in segments:
+            checkpoint()
+            decoded.append(segment)
         result = tuple(_segment(segment) for segment in decoded)
         return Transcript(
             # Whisper's segment texts carry their own leading spaces (none in CJK).
