@@ -8,10 +8,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from gateway.audit import CloneAudit
+from gateway.connection import ConnectionGuard
 from gateway.errors import install_error_handlers
 from gateway.keystore import KeyStore
+from gateway.openapi import install_openapi
+from gateway.previews import PreviewCache
 from gateway.routers import catalog, clone, health, openai_audio, openai_speech, stt, tts
 from gateway.settings import GatewaySettings
+from gateway.signing import UrlSigner
 from gateway.upstreams import Upstreams
 
 
@@ -22,7 +26,12 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         app.state.keys = KeyStore(settings.database_path)
         app.state.audit = CloneAudit(settings.database_path)
         app.state.upstreams = Upstreams(settings)
-        app.state.previews = {}
+        app.state.previews = PreviewCache()
+        secret = settings.url_signing_secret
+        app.state.signer = UrlSigner(
+            secret.get_secret_value().encode() if secret else app.state.keys.url_signing_secret(),
+            settings.signed_url_seconds,
+        )
         try:
             yield
         finally:
@@ -38,6 +47,12 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         redirect_slashes=False,
     )
     install_error_handlers(app)
+    install_openapi(app)
+    app.add_middleware(
+        ConnectionGuard,
+        idle_seconds=settings.body_idle_seconds,
+        min_bytes_per_second=settings.body_min_bytes_per_second,
+    )
     routers = (
         tts.router,
         clone.router,

@@ -12,13 +12,21 @@ from collections.abc import AsyncIterator
 import uvicorn
 
 from gateway.app import create_app
+from gateway.http_protocol import http_protocol
 from gateway.settings import GatewaySettings
 
 
 @contextlib.asynccontextmanager
 async def serve_in_background(settings: GatewaySettings) -> AsyncIterator[str]:
     """Yields the base URL of a gateway bound to 127.0.0.1 on a free port."""
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_config=None, lifespan="on")
+    config = uvicorn.Config(
+        create_app(settings),
+        host="127.0.0.1",
+        port=0,
+        log_config=None,
+        lifespan="on",
+        http=http_protocol(settings.header_timeout_seconds),
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from grpc_status import rpc_status
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from speechmesh.runtime.status import error_info
 
@@ -36,15 +37,17 @@ ERROR_BY_STATUS: dict[grpc.StatusCode, tuple[int, str]] = {
 # A reason that names the failure more precisely than its status code does.
 ERROR_BY_REASON: dict[str, tuple[int, str]] = {"FILE_TOO_LARGE": (413, "file_too_large")}
 INTERNAL = (500, "internal_error")
-RETRY_AFTER_SECONDS = 5
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, **fields: object) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None, **fields: object
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers
         self.fields = fields
 
 
@@ -56,14 +59,15 @@ def error_response(
     )
 
 
-def rpc_error_response(error: grpc.aio.AioRpcError) -> JSONResponse:
+def rpc_error_response(error: grpc.aio.AioRpcError, request: Request) -> JSONResponse:
     info = error_info(rpc_status.from_call(error))
     fields = dict(info.metadata) if info else {}
     status, code = ERROR_BY_REASON.get(info.reason if info else "") or ERROR_BY_STATUS.get(error.code(), INTERNAL)
     message = error.details() or ""
     headers = None
     if error.code() is grpc.StatusCode.UNAVAILABLE:
-        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        # How long until the upstream should be back, from its watched health.
+        headers = {"Retry-After": str(request.app.state.upstreams.availability.retry_after())}
         if info is None:
             message = "The upstream service is not reachable yet; retry in a few seconds."
     elif (status, code) == INTERNAL:
@@ -88,7 +92,7 @@ def _validation_message(error: RequestValidationError) -> tuple[str, dict]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, error: ApiError) -> JSONResponse:
-        return error_response(error.status, error.code, error.message, error.fields)
+        return error_response(error.status, error.code, error.message, error.fields, error.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
@@ -96,16 +100,28 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(400, "bad_request", message, fields)
 
     @app.exception_handler(grpc.aio.AioRpcError)
-    async def rpc_error(_: Request, error: grpc.aio.AioRpcError) -> JSONResponse:
-        return rpc_error_response(error)
+    async def rpc_error(request: Request, error: grpc.aio.AioRpcError) -> JSONResponse:
+        return rpc_error_response(error, request)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> JSONResponse:
         if error.status_code == 404:
             return error_response(404, "not_found", f"No endpoint {request.method} {request.url.path}.")
         if error.status_code == 405:
-            return error_response(405, "method_not_allowed", f"{request.method} is not allowed on {request.url.path}.")
-        return error_response(error.status_code, "bad_request", str(error.detail))
+            # Starlette names the allowed methods in the Allow header, as RFC 9110 requires.
+            return error_response(
+                405,
+                "method_not_allowed",
+                f"{request.method} is not allowed on {request.url.path}.",
+                headers=error.headers,
+            )
+        return error_response(error.status_code, "bad_request", str(error.detail), headers=error.headers)
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_left(request: Request, _: ClientDisconnect) -> JSONResponse:
+        # Nobody reads this reply; the work for the request stops here.
+        log.info("client disconnected while sending its request", extra={"path": request.url.path})
+        return error_response(400, "bad_request", "The client closed the connection before its request was complete.")
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:

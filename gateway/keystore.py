@@ -28,6 +28,15 @@ CREATE TABLE IF NOT EXISTS api_keys (
 )
 """
 
+# One row: the secret that signs URLs (gateway/signing.py), made once and shared by every
+# gateway process on this database.
+_SECRET_SCHEMA = """
+CREATE TABLE IF NOT EXISTS url_signing_secret (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    secret BLOB NOT NULL
+)
+"""
+
 _COLUMNS = "id, prefix, name, plan, created_at, revoked_at"
 
 
@@ -51,7 +60,17 @@ class KeyStore:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(_SCHEMA)
+        self._db.execute(_SECRET_SCHEMA)
         self._lock = threading.Lock()
+
+    def url_signing_secret(self) -> bytes:
+        """The URL-signing secret, made on first use (the first process to ask wins)."""
+        with self._lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO url_signing_secret (id, secret) VALUES (1, ?)", (secrets.token_bytes(32),)
+            )
+            (secret,) = self._db.execute("SELECT secret FROM url_signing_secret WHERE id = 1").fetchone()
+        return bytes(secret)
 
     def create(self, name: str, plan: str) -> tuple[ApiKey, str]:
         secret = KEY_PREFIX + secrets.token_urlsafe(32)

@@ -4,34 +4,60 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
 from speechmesh.common import limits
+from speechmesh.common.text import text_problem
 
 Gender = Literal["male", "female", "neutral"]
 
 
-def _not_blank(text: str) -> str:
+def _speakable(text: str) -> str:
     if not text.strip():
         raise ValueError("must contain something to say; it is empty or only whitespace")
+    problem = text_problem(text)
+    if problem:
+        raise ValueError(problem)
     return text
 
 
-# Text to speak: the seed's `text` and OpenAI's `input` refuse the same blank strings.
-SpeechText = Annotated[str, AfterValidator(_not_blank)]
+# Text to speak: the seed's `text` and OpenAI's `input` refuse the same blank strings and
+# characters. The longest text any plan allows is in the schema; the caller's plan limit
+# is checked by the route (400 naming the plan).
+_CONTROL = r"\u0000-\u0008\u000e-\u001f\u007f-\u009f"
+SpeechText = Annotated[
+    str,
+    AfterValidator(_speakable),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": limits.TEXT_MAX_CHARS,
+            # Something other than whitespace, and no control characters.
+            "pattern": f"^[^{_CONTROL}]*[^\\s{_CONTROL}][^{_CONTROL}]*$",
+        }
+    ),
+]
+# Ids and codes a client names (model, voice, language): short; an unknown one is a 404/400.
+Identifier = Annotated[str, Field(max_length=limits.ID_MAX_CHARS)]
 
 
 class TtsRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    # Strict: JSON types as the schema states them ("stream": 0 or "true" is a 400).
+    model_config = ConfigDict(extra="ignore", strict=True)
 
-    model: str | None = Field(None, description="Model id (see /v1/models/); default: the server's default.")
+    model: Identifier | None = Field(
+        None, description="Model id (see /v1/models/); default: the server's default.", examples=["piper", "kokoro"]
+    )
     text: SpeechText = Field(description="Text to speak; at most the plan's limit (Pro 5,000, Enterprise 50,000).")
-    voice: str | None = Field(
-        None, description="Voice id (see /v1/voices/); default: the model's voice for the language."
+    voice: Identifier | None = Field(
+        None,
+        description="Voice id (see /v1/voices/); default: the model's voice for the language.",
+        examples=["en_US-joe-medium", "af_bella"],
     )
     format: Literal["mp3", "wav", "flac", "ogg"] = Field("mp3", description="Output format.")
     speed: float = Field(limits.SPEED_DEFAULT, ge=limits.SPEED_MIN, le=limits.SPEED_MAX, description="Speaking rate.")
-    language: str | None = Field(None, description="ISO 639-1 code; default: the voice's language.")
+    language: Identifier | None = Field(None, description="ISO 639-1 code; default: detected from the text.")
     stream: bool = Field(False, description="Send audio while it is being synthesized.")
     timestamps: bool = Field(
         False, description="Answer JSON: the audio as base64 plus every word's start and end (not with stream)."
@@ -79,6 +105,11 @@ class VoiceOut(BaseModel):
     language: str
     gender: Gender
     preview_url: str
+    alias_of: str | None = Field(
+        None,
+        description="For a voice id of the hosted API that is not installed here: the id of the installed "
+        "voice that speaks for it (and is named in X-Voice).",
+    )
 
 
 class VoicesOut(BaseModel):
@@ -113,12 +144,83 @@ class SttResponse(BaseModel):
 class OpenAISpeechRequest(BaseModel):
     """OpenAI's POST /v1/audio/speech body."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
-    model: str = Field(description="tts-1, tts-1-hd, gpt-4o-mini-tts, or any speechmesh TTS model id.")
+    model: Identifier = Field(description="tts-1, tts-1-hd, gpt-4o-mini-tts, or any speechmesh TTS model id.")
     input: SpeechText = Field(description="Text to speak; at most the plan's limit.")
-    voice: str = Field(description="alloy, ash, ballad, coral, echo, fable, nova, onyx, sage, shimmer, verse, ...")
+    voice: Identifier = Field(
+        description="alloy, ash, ballad, coral, echo, fable, nova, onyx, sage, shimmer, verse, ..."
+    )
     response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = "mp3"
     speed: float = Field(1.0, ge=limits.SYNTHESIS_SPEED_MIN, le=limits.SYNTHESIS_SPEED_MAX)
-    instructions: str | None = Field(None, description="Accepted; no installed engine follows style instructions.")
+    instructions: str | None = Field(
+        None,
+        max_length=limits.INSTRUCTIONS_MAX_CHARS,
+        description="Accepted; no installed engine follows style instructions.",
+    )
     stream_format: Literal["audio", "sse"] = "audio"
+
+
+class ErrorDetail(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    code: str = Field(description="bad_request, unauthorized, forbidden, not_found, file_too_large, ...")
+    message: str
+    # Further fields name what the error is about: param, model, voice, list_url, max_bytes, ...
+
+
+class ErrorOut(BaseModel):
+    """Every error's body."""
+
+    error: ErrorDetail
+
+
+# Multipart bodies. The gateway parses them as they stream (gateway/uploads.py); these
+# models only describe them in the OpenAPI document.
+AudioFile = Annotated[bytes, WithJsonSchema({"type": "string", "format": "binary"})]
+Flag = Annotated[bool, Field(description="true/false (also 1/0, yes/no).")]
+
+
+class SttForm(BaseModel):
+    file: AudioFile = Field(description="Audio: MP3, WAV, FLAC, OGG, M4A, MP4, WebM, ...; at most 100 MB.")
+    model: Identifier = Field(
+        "whisper",
+        description="whisper (Whisper base), faster-whisper (tiny.en), whisper-1; see /v1/models/.",
+        examples=["whisper", "faster-whisper"],
+    )
+    language: Identifier = Field("auto", description="ISO 639-1 code, or auto to detect it.", examples=["en", "auto"])
+    timestamps: Flag = False
+    diarize: Flag = False
+    vad_filter: Flag = Field(True, description="Skip non-speech with Silero VAD.")
+    min_speakers: int = Field(0, ge=0, le=limits.SPEAKERS_MAX, description="0: estimate.")
+    max_speakers: int = Field(0, ge=0, le=limits.SPEAKERS_MAX, description="0: estimate.")
+
+
+class CloneForm(BaseModel):
+    reference_audio: AudioFile = Field(description="10-30 s of one speaker (the first 60 s are used); at most 20 MB.")
+    text: SpeechText = Field(description="What the cloned voice says; at most the plan's limit.")
+    model: Identifier = Field("world-adapt", description="world-adapt; chatterbox, cosyvoice2, gpt-sovits: 404.")
+    format: Literal["mp3", "wav", "flac"] = "mp3"
+    language: Identifier = Field("", description="ISO 639-1 code; detected when empty.")
+
+
+class OpenAITranscriptionForm(BaseModel):
+    file: AudioFile = Field(description="Audio, at most 100 MB.")
+    model: Identifier = Field(description="whisper-1, or any speechmesh STT model id.", examples=["whisper-1"])
+    language: Identifier = Field("", description="ISO 639-1 code; detected when empty.")
+    prompt: str = Field("", max_length=limits.PROMPT_MAX_CHARS)
+    response_format: Literal["json", "text", "srt", "vtt", "verbose_json"] = "json"
+    temperature: float = Field(0.0, ge=limits.TEMPERATURE_MIN, le=limits.TEMPERATURE_MAX)
+    timestamp_granularities: list[Literal["word", "segment"]] = Field(
+        [], alias="timestamp_granularities[]", description="With verbose_json: word and/or segment."
+    )
+
+
+class OpenAITranslationForm(BaseModel):
+    file: AudioFile = Field(description="Audio in any language, at most 100 MB; the text comes back in English.")
+    model: Identifier = Field(
+        description="whisper-1, or a multilingual speechmesh STT model id.", examples=["whisper-1"]
+    )
+    prompt: str = Field("", max_length=limits.PROMPT_MAX_CHARS)
+    response_format: Literal["json", "text", "srt", "vtt", "verbose_json"] = "json"
+    temperature: float = Field(0.0, ge=limits.TEMPERATURE_MIN, le=limits.TEMPERATURE_MAX)

@@ -29,7 +29,7 @@ async def collect(call: grpc.aio.UnaryStreamCall) -> tuple[bytes, tts_pb2.Synthe
     async for message in call:
         if message.HasField("audio_content"):
             parts.append(message.audio_content)
-        else:
+        elif message.HasField("result"):
             result = message.result
     return b"".join(parts), result
 
@@ -50,23 +50,34 @@ async def synthesize(request: Request, synthesis: tts_pb2.SynthesizeRequest) -> 
     return await collect(stub.Synthesize(synthesis, timeout=request.app.state.settings.rpc_timeout_seconds))
 
 
-async def stream(request: Request, synthesis: tts_pb2.SynthesizeRequest) -> AsyncIterator[bytes]:
-    """Audio chunks as each sentence is synthesized. The first message is awaited here, so a
-    bad request raises (and gets its error status) before any response header is sent."""
+async def stream(
+    request: Request, synthesis: tts_pb2.SynthesizeRequest
+) -> tuple[tts_pb2.SynthesisPlan, AsyncIterator[bytes]]:
+    """The plan (model, voice, language) and the audio chunks as each sentence is
+    synthesized. The first message is awaited here, so a bad request raises (and gets its
+    error status) before any response header is sent, and the headers can name the voice."""
     stub = await _stub(request, synthesis)
     call = stub.SynthesizeStream(synthesis, timeout=request.app.state.settings.rpc_timeout_seconds)
     messages = aiter(call)
-    first = await anext(messages, None)
+    try:
+        first = await anext(messages, None)
+    except BaseException:
+        call.cancel()
+        raise
+    plan = first.plan if first is not None and first.HasField("plan") else tts_pb2.SynthesisPlan()
 
     async def chunks() -> AsyncIterator[bytes]:
         try:
-            message = first
-            while message is not None:
+            async for message in messages:
                 if message.HasField("audio_content"):
                     yield message.audio_content
-                message = await anext(messages, None)
         finally:
             # A client that went away cancels synthesis upstream.
             call.cancel()
 
-    return chunks()
+    return plan, chunks()
+
+
+def plan_headers(plan: tts_pb2.SynthesisPlan | tts_pb2.SynthesisResult) -> dict[str, str]:
+    """What spoke, disclosed in the response headers (an alias names its real voice here)."""
+    return {"X-Model": plan.model, "X-Voice": plan.voice, "X-Language": plan.language}

@@ -25,13 +25,11 @@ from speechmesh.common import limits
 SPOOL_MEMORY_BYTES = 4 * 1024 * 1024
 FIELD_MAX_BYTES = 64 * 1024
 FIELDS_MAX = 64
+_HEADER_MAX_BYTES = 8 * 1024
 # Multipart framing around the file: boundaries, part headers, the small fields.
 _ENVELOPE_BYTES = FIELDS_MAX * FIELD_MAX_BYTES
-# After a refusal the rest of the body is read and dropped (so the client gets the 413
-# instead of a reset connection), but never more than this.
-_DRAIN_MAX_BYTES = 256 * 1024 * 1024
 
-T = TypeVar("T")
+N = TypeVar("N", int, float)
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
@@ -73,22 +71,26 @@ class MultipartForm:
             return True
         if value.strip().lower() in _FALSE:
             return False
-        raise ApiError(400, "bad_request", f"'{name}' must be true or false, not '{value}'.", param=name)
+        raise ApiError(400, "bad_request", f"'{name}' must be true or false, not '{value[:40]}'.", param=name)
 
-    def number(self, name: str, default: float) -> float:
-        return self._parsed(name, default, float, "a number")
+    def number(self, name: str, default: float, minimum: float, maximum: float) -> float:
+        return self._parsed(name, default, float, "a number", minimum, maximum)
 
-    def integer(self, name: str, default: int) -> int:
-        return self._parsed(name, default, int, "a whole number")
+    def integer(self, name: str, default: int, minimum: int, maximum: int) -> int:
+        return self._parsed(name, default, int, "a whole number", minimum, maximum)
 
-    def _parsed(self, name: str, default: T, parse: Callable[[str], T], kind: str) -> T:
+    def _parsed(self, name: str, default: N, parse: Callable[[str], N], kind: str, minimum: N, maximum: N) -> N:
         value = self.value(name)
         if value is None or not value.strip():
             return default
         try:
-            return parse(value.strip())
+            number = parse(value.strip())
         except ValueError:
-            raise ApiError(400, "bad_request", f"'{name}' must be {kind}, not '{value}'.", param=name) from None
+            raise ApiError(400, "bad_request", f"'{name}' must be {kind}, not '{value[:40]}'.", param=name) from None
+        # `not (a <= x <= b)` also refuses NaN, which compares false with everything.
+        if not minimum <= number <= maximum:
+            raise ApiError(400, "bad_request", f"'{name}' must be {kind} from {minimum} to {maximum}.", param=name)
+        return number
 
     def file(self, name: str) -> UploadedFile:
         """The uploaded file `name`, or 400 when it is missing or empty."""
@@ -137,7 +139,10 @@ class _Collector:
         }
 
     def _append_header(self, attribute: str, data: bytes) -> None:
-        setattr(self, attribute, getattr(self, attribute) + data)
+        value = getattr(self, attribute) + data
+        if len(value) > _HEADER_MAX_BYTES:
+            raise ApiError(400, "bad_request", "A part header of the multipart/form-data body is too long.")
+        setattr(self, attribute, value)
 
     def _part_begin(self) -> None:
         self._headers, self._field, self._file, self._skip = {}, None, None, False
@@ -206,14 +211,18 @@ async def read_multipart(request: Request, file_limits: dict[str, int]) -> Multi
         raise _TooLarge(next(iter(file_limits)), max(file_limits.values())).error
     collector = _Collector(file_limits)
     parser = MultipartParser(boundary, collector.callbacks())
-    stream = request.stream()
+    received = 0
     try:
-        async for chunk in stream:
+        async for chunk in request.stream():
+            # Parts nobody asked for are read past, not stored, but they count too.
+            received += len(chunk)
+            if received > ceiling:
+                raise _TooLarge(next(iter(file_limits)), max(file_limits.values()))
             parser.write(chunk)
         parser.finalize()
     except _TooLarge as too_large:
+        # The rest of the body is not read: the reply closes the connection (connection.py).
         collector.form.close()
-        await _drain(stream)
         raise too_large.error from None
     except MultipartParseError:
         collector.form.close()
@@ -222,11 +231,3 @@ async def read_multipart(request: Request, file_limits: dict[str, int]) -> Multi
         collector.form.close()
         raise
     return collector.form
-
-
-async def _drain(stream) -> None:
-    drained = 0
-    async for chunk in stream:
-        drained += len(chunk)
-        if drained > _DRAIN_MAX_BYTES:
-            break

@@ -46,7 +46,8 @@ async def test_models_lists_what_the_service_reports(client) -> None:
     [
         ("", lambda voices: len(voices) > 200 and {v["model"] for v in voices} >= {"piper", "kokoro", "espeak"}),
         ("?model=piper", lambda voices: [v["id"] for v in voices] == ["en_US-joe-medium"]),
-        ("?model=kokoro", lambda voices: len(voices) == 5),
+        # Its five voices, and the hosted API's Kokoro ids that stand for them (aliases).
+        ("?model=kokoro", lambda voices: len([v for v in voices if "alias_of" not in v]) == 5),
         ("?language=en", lambda voices: {"en_US-joe-medium", "jf_alpha", "festival-kal"} <= {v["id"] for v in voices}),
         ("?gender=male", lambda voices: {v["gender"] for v in voices} == {"male"}),
         ("?gender=female&model=festival", lambda voices: [v["id"] for v in voices] == ["festival-us-slt"]),
@@ -61,18 +62,15 @@ async def test_voices_filters_and_total(client, query: str, check) -> None:
     assert body["total"] == len(body["voices"]) and check(body["voices"])
 
 
-async def test_voice_shape_and_a_preview_that_plays(client) -> None:
+async def test_voice_shape_and_a_preview_that_plays(client, gateway) -> None:
     voice = (await client.get("/v1/voices")).json()["voices"][0]
-    assert voice == {
-        "id": "en_US-joe-medium",
-        "name": "Joe",
-        "model": "piper",
-        "language": "en",
-        "gender": "male",
-        "preview_url": f"{client.base_url}/v1/voices/preview/en_US-joe-medium.mp3",
-    }
-    first = await client.get(voice["preview_url"])
-    again = await client.get(voice["preview_url"])
+    preview_url = voice.pop("preview_url")
+    assert voice == {"id": "en_US-joe-medium", "name": "Joe", "model": "piper", "language": "en", "gender": "male"}
+    # Signed, so that an <audio src> without a key can play it.
+    assert preview_url.startswith(f"{client.base_url}/v1/voices/preview/en_US-joe-medium.mp3?expires=")
+    async with gateway.client() as anonymous:
+        first = await anonymous.get(preview_url)
+        again = await anonymous.get(preview_url)
     assert first.status_code == 200 and first.headers["content-type"] == "audio/mpeg"
     assert first.content == again.content, "synthesized once, then served from the cache"
     samples, rate = decode(first.content)
@@ -90,7 +88,7 @@ async def test_a_preview_speaks_the_voices_language(client, voice: str, language
 
 
 async def test_unknown_voice_preview_and_bad_gender(client) -> None:
-    assert (await client.get("/v1/voices/preview/af_bella.mp3")).json()["error"]["code"] == "not_found"
+    assert (await client.get("/v1/voices/preview/no_such_voice.mp3")).json()["error"]["code"] == "not_found"
     reply = await client.get("/v1/voices/?gender=robot")
     assert reply.status_code == 400 and reply.json()["error"]["param"] == "gender"
 

@@ -74,7 +74,7 @@ async def test_a_voice_without_its_model_goes_to_its_models_pod(client) -> None:
     reply = await client.post("/v1/tts/", json={"text": TEXT, "voice": "festival-kal", "format": "wav"})
     assert reply.status_code == 200, reply.text
     assert (reply.headers["x-model"], reply.headers["x-voice"]) == ("festival", "festival-kal")
-    unknown = await client.post("/v1/tts/", json={"text": TEXT, "voice": "af_bella"})
+    unknown = await client.post("/v1/tts/", json={"text": TEXT, "voice": "no_such_voice"})
     assert unknown.status_code == 404 and "/v1/voices/" in unknown.text
 
 

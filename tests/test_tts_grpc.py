@@ -119,7 +119,7 @@ async def test_speed_changes_duration(tts_channel) -> None:
             grpc.StatusCode.INVALID_ARGUMENT,
             "speaks en, not 'fr'",
         ),
-        ({"text": "hi", "voice": "af_bella"}, grpc.StatusCode.NOT_FOUND, "/v1/voices/"),
+        ({"text": "hi", "voice": "no_such_voice"}, grpc.StatusCode.NOT_FOUND, "/v1/voices/"),
         ({"text": "hi", "model": "nope"}, grpc.StatusCode.NOT_FOUND, "known models"),
         ({"text": "hi", "model": "chatterbox"}, grpc.StatusCode.FAILED_PRECONDITION, "not available"),
     ],

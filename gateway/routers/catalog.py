@@ -11,10 +11,12 @@ from fastapi.responses import Response
 
 from gateway.auth import authenticate
 from gateway.errors import ApiError
+from gateway.openapi import AUTHENTICATED, BEARER, QUERY_ERRORS, binary, errors
 from gateway.preview_texts import preview_text
 from gateway.routers import both
 from gateway.schemas import Gender, ModelOut, ModelsOut, VoiceOut, VoicesOut
 from gateway.synthesis import collect
+from speechmesh.common import limits
 from speechmesh.convert import ENUM_BY_GENDER, GENDER_BY_ENUM
 from speechmesh.v1 import common_pb2, models_pb2, tts_pb2
 
@@ -50,7 +52,15 @@ def _model(info: models_pb2.ModelInfo) -> ModelOut:
     )
 
 
-@both(router, "GET", "/v1/models/", response_model=ModelsOut, dependencies=[Depends(authenticate)])
+@both(
+    router,
+    "GET",
+    "/v1/models/",
+    response_model=ModelsOut,
+    responses=errors(*QUERY_ERRORS),
+    dependencies=[Depends(authenticate)],
+    openapi_extra=AUTHENTICATED,
+)
 async def list_models(request: Request) -> ModelsOut:
     upstreams = request.app.state.upstreams
     catalogs = upstreams.catalogs
@@ -86,11 +96,22 @@ async def list_models(request: Request) -> ModelsOut:
     return ModelsOut(models=models)
 
 
-@both(router, "GET", "/v1/voices/", response_model=VoicesOut, dependencies=[Depends(authenticate)])
+@both(
+    router,
+    "GET",
+    "/v1/voices/",
+    response_model=VoicesOut,
+    response_model_exclude_none=True,
+    responses=errors(*QUERY_ERRORS),
+    dependencies=[Depends(authenticate)],
+    openapi_extra=AUTHENTICATED,
+)
 async def list_voices(
     request: Request,
-    model: str | None = Query(None, description="Only voices of this model id."),
-    language: str | None = Query(None, description="Only voices of this language code."),
+    model: str | None = Query(None, max_length=limits.ID_MAX_CHARS, description="Only voices of this model id."),
+    language: str | None = Query(
+        None, max_length=limits.ID_MAX_CHARS, description="Only voices of this language code or locale."
+    ),
     gender: Gender | None = Query(None, description="Only voices of this gender."),
 ) -> VoicesOut:
     found = await request.app.state.upstreams.voices(
@@ -100,6 +121,7 @@ async def list_voices(
         timeout=request.app.state.settings.rpc_timeout_seconds,
     )
     base = str(request.base_url)
+    signer = request.app.state.signer
     voices = [
         VoiceOut(
             id=voice.id,
@@ -107,20 +129,43 @@ async def list_voices(
             model=voice.model,
             language=voice.language,
             gender=GENDER_BY_ENUM.get(voice.gender, "neutral"),  # type: ignore[arg-type]
-            preview_url=f"{base}v1/voices/preview/{voice.id}.mp3",
+            preview_url=f"{base}{preview_path(voice.id)[1:]}?{signer.query(preview_path(voice.id))}",
+            alias_of=voice.alias_of or None,
         )
         for voice in found
     ]
     return VoicesOut(voices=voices, total=len(voices))
 
 
-@router.get("/v1/voices/preview/{voice_id}.mp3", response_class=Response)
-async def voice_preview(voice_id: str, request: Request) -> Response:
-    """A short sample of a voice; public so that voice pickers can play it, synthesized once."""
-    cache: dict[str, bytes] = request.app.state.previews
-    if voice_id not in cache:
-        upstreams = request.app.state.upstreams
-        voices = await upstreams.voices(tts_pb2.ListVoicesRequest(), timeout=10)
+def preview_path(voice_id: str) -> str:
+    return f"/v1/voices/preview/{voice_id}.mp3"
+
+
+@router.get(
+    "/v1/voices/preview/{voice_id}.mp3",
+    response_class=Response,
+    responses={
+        200: {"description": "A short sample of the voice.", **binary("audio/mpeg")},
+        **errors(*QUERY_ERRORS, 404),
+    },
+    # Either a key or the signature of a listed preview_url.
+    openapi_extra={"security": [{BEARER: []}, {}]},
+)
+async def voice_preview(
+    voice_id: str,
+    request: Request,
+    expires: str | None = Query(None, description="Expiry of a signed preview URL (from a voice listing)."),
+    signature: str | None = Query(None, description="Signature of a signed preview URL."),
+) -> Response:
+    """A short sample of a voice, synthesized once. The `preview_url` of a voice listing
+    carries a signature and plays without a key for a day; otherwise a key is required."""
+    if not request.app.state.signer.verify(preview_path(voice_id), expires, signature):
+        await authenticate(request)
+    upstreams = request.app.state.upstreams
+    timeout = request.app.state.settings.rpc_timeout_seconds
+
+    async def make() -> bytes:
+        voices = await upstreams.voices(tts_pb2.ListVoicesRequest(), timeout=timeout)
         voice = next((v for v in voices if v.id == voice_id), None)
         if voice is None:
             raise ApiError(404, "not_found", f"Voice '{voice_id}' does not exist; see /v1/voices/.", voice=voice_id)
@@ -133,7 +178,10 @@ async def voice_preview(voice_id: str, request: Request) -> Response:
                 voice=voice.id,
                 output=common_pb2.AudioOutputSpec(encoding=common_pb2.MP3),
             ),
-            timeout=request.app.state.settings.rpc_timeout_seconds,
+            timeout=timeout,
         )
-        cache[voice_id], _ = await collect(call)
-    return Response(cache[voice_id], media_type="audio/mpeg", headers={"Cache-Control": "public, max-age=86400"})
+        audio, _ = await collect(call)
+        return audio
+
+    audio = await request.app.state.previews.get(voice_id, make)
+    return Response(audio, media_type="audio/mpeg", headers={"Cache-Control": "public, max-age=86400"})

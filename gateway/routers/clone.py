@@ -17,7 +17,9 @@ from fastapi.responses import Response
 from gateway.audit import CloneRecord
 from gateway.auth import Caller, authenticate
 from gateway.errors import ApiError
+from gateway.openapi import AUTHENTICATED, BODY_ERRORS, binary, errors, request_body
 from gateway.routers import both
+from gateway.schemas import CloneForm
 from gateway.synthesis import check_text_length, collect
 from gateway.uploads import read_multipart
 from speechmesh.common import limits
@@ -34,8 +36,11 @@ _FORMATS = ("mp3", "wav", "flac")
     "POST",
     "/v1/tts/clone/",
     response_class=Response,
-    responses={200: {"content": {"audio/mpeg": {}}}},
-    openapi_extra={"requestBody": {"content": {"multipart/form-data": {}}}},
+    responses={
+        200: {"description": "The cloned speech.", **binary("audio/mpeg", "audio/wav", "audio/flac")},
+        **errors(*BODY_ERRORS),
+    },
+    openapi_extra={**request_body(CloneForm, "multipart/form-data"), **AUTHENTICATED},
 )
 async def clone(request: Request, caller: Caller = Depends(authenticate)) -> Response:
     """Multipart: reference_audio (10-30 s recommended, max 20 MB), text, model, format, language."""

@@ -14,7 +14,13 @@ async def liveness() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    responses={
+        200: {"description": "Every required upstream is SERVING."},
+        503: {"description": "Some required upstream is not SERVING; each upstream's state is listed."},
+    },
+)
 async def readiness(request: Request) -> JSONResponse:
     mesh = request.app.state.upstreams
     upstreams = await mesh.health()
@@ -22,6 +28,6 @@ async def readiness(request: Request) -> JSONResponse:
     return JSONResponse({"ready": ready, "upstreams": upstreams}, status_code=200 if ready else 503)
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
 async def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -17,8 +17,10 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from gateway import subtitles
 from gateway.auth import authenticate
 from gateway.errors import ApiError
+from gateway.openapi import AUTHENTICATED, BODY_ERRORS, errors, request_body
 from gateway.recognition import recognize, seconds
 from gateway.routers import both
+from gateway.schemas import OpenAITranscriptionForm, OpenAITranslationForm
 from gateway.uploads import MultipartForm, read_multipart
 from speechmesh.common import limits
 from speechmesh.v1 import stt_pb2
@@ -28,7 +30,13 @@ router = APIRouter()
 # OpenAI's limit is 25 MB; this server accepts what /v1/stt/ accepts.
 _FILE_LIMIT = {"file": limits.STT_UPLOAD_MAX_BYTES}
 _FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
-_MULTIPART = {"requestBody": {"content": {"multipart/form-data": {}}}}
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "json and verbose_json: JSON; text, srt and vtt: plain text.",
+        "content": {"application/json": {"schema": {"type": "object"}}, "text/plain": {"schema": {"type": "string"}}},
+    },
+    **errors(*BODY_ERRORS),
+}
 
 
 def _language_name(code: str) -> str:
@@ -108,20 +116,34 @@ async def _transcribe(request: Request, form: MultipartForm, task: str) -> Respo
         word_timestamps="word" in granularities and response_format == "verbose_json",
         task=stt_pb2.TRANSLATE if task == "translate" else stt_pb2.TRANSCRIBE,
         prompt=form.value("prompt") or "",
-        temperature=form.number("temperature", 0.0),
+        temperature=form.number("temperature", 0.0, limits.TEMPERATURE_MIN, limits.TEMPERATURE_MAX),
     )
     reply = await recognize(request, config, upload)
     return _render(reply, response_format, task, granularities)
 
 
-@both(router, "POST", "/v1/audio/transcriptions", dependencies=[Depends(authenticate)], openapi_extra=_MULTIPART)
+@both(
+    router,
+    "POST",
+    "/v1/audio/transcriptions",
+    responses=_RESPONSES,
+    dependencies=[Depends(authenticate)],
+    openapi_extra={**request_body(OpenAITranscriptionForm, "multipart/form-data"), **AUTHENTICATED},
+)
 async def transcriptions(request: Request) -> Response:
     """Multipart: file, model, language, prompt, response_format, temperature, timestamp_granularities[]."""
     with await read_multipart(request, _FILE_LIMIT) as form:
         return await _transcribe(request, form, "transcribe")
 
 
-@both(router, "POST", "/v1/audio/translations", dependencies=[Depends(authenticate)], openapi_extra=_MULTIPART)
+@both(
+    router,
+    "POST",
+    "/v1/audio/translations",
+    responses=_RESPONSES,
+    dependencies=[Depends(authenticate)],
+    openapi_extra={**request_body(OpenAITranslationForm, "multipart/form-data"), **AUTHENTICATED},
+)
 async def translations(request: Request) -> Response:
     """Multipart: file, model, prompt, response_format, temperature; the text is English."""
     with await read_multipart(request, _FILE_LIMIT) as form:

@@ -19,14 +19,17 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 
 from gateway.auth import Caller, authenticate
+from gateway.body import json_body
+from gateway.openapi import AUTHENTICATED, BODY_ERRORS, binary, errors, request_body
 from gateway.routers import both
 from gateway.schemas import OpenAISpeechRequest
-from gateway.synthesis import check_text_length, stream
+from gateway.synthesis import check_text_length, plan_headers, stream
 from speechmesh.common.audio import FORMATS
 from speechmesh.convert import ENCODING_BY_FORMAT
 from speechmesh.v1 import common_pb2, tts_pb2
 
 router = APIRouter()
+_BODY = json_body(OpenAISpeechRequest)
 
 JOE = ("piper", "en_US-joe-medium")
 KUMO = ("kokoro", "jm_kumo")
@@ -48,6 +51,28 @@ VOICES: dict[str, tuple[tuple[str, str], ...]] = {
     "cedar": (KUMO, JOE),
 }
 OPENAI_MODELS = {"tts-1", "tts-1-hd", "gpt-4o-mini-tts", "gpt-4o-tts"}
+OPENAI_FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
+# Each server-sent event (OpenAPI 3.2's shape: its fields) carries JSON: audio deltas, then
+# one done event with the usage.
+SSE_EVENT = {
+    "type": "object",
+    "required": ["data"],
+    "properties": {
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "contentSchema": {
+                "type": "object",
+                "required": ["type"],
+                "properties": {
+                    "type": {"enum": ["speech.audio.delta", "speech.audio.done"]},
+                    "audio": {"type": "string", "contentEncoding": "base64"},
+                    "usage": {"type": "object"},
+                },
+            },
+        }
+    },
+}
 # OpenAI's `pcm` is headerless 16-bit little-endian mono at 24 kHz.
 PCM_SAMPLE_RATE = 24_000
 
@@ -80,8 +105,28 @@ async def _events(chunks: AsyncIterator[bytes], characters: int) -> AsyncIterato
     yield f"data: {json.dumps({'type': 'speech.audio.done', 'usage': usage})}\n\n".encode()
 
 
-@both(router, "POST", "/v1/audio/speech", response_class=Response, responses={200: {"content": {"audio/mpeg": {}}}})
-async def speech(body: OpenAISpeechRequest, request: Request, caller: Caller = Depends(authenticate)) -> Response:
+@both(
+    router,
+    "POST",
+    "/v1/audio/speech",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Audio as it is synthesized, or with stream_format=sse server-sent events.",
+            "content": {
+                **binary(*sorted({FORMATS[name].mime_type for name in OPENAI_FORMATS}))["content"],
+                "text/event-stream": {"schema": SSE_EVENT},
+            },
+        },
+        **errors(*BODY_ERRORS),
+    },
+    openapi_extra={**request_body(OpenAISpeechRequest, "application/json"), **AUTHENTICATED},
+)
+async def speech(
+    request: Request,
+    caller: Caller = Depends(authenticate),
+    body: OpenAISpeechRequest = Depends(_BODY),
+) -> Response:
     check_text_length(caller, body.input, "input")
     model, voice = await _resolve(request, body.model, body.voice)
     fmt = FORMATS[body.response_format]
@@ -95,8 +140,8 @@ async def speech(body: OpenAISpeechRequest, request: Request, caller: Caller = D
             sample_rate_hertz=PCM_SAMPLE_RATE if body.response_format == "pcm" else 0,
         ),
     )
-    chunks = await stream(request, synthesis)
-    headers = {"X-Model": model, "X-Voice": voice}
+    plan, chunks = await stream(request, synthesis)
+    headers = plan_headers(plan)
     if body.stream_format == "sse":
         return StreamingResponse(_events(chunks, len(body.input)), media_type="text/event-stream", headers=headers)
     return StreamingResponse(chunks, media_type=fmt.mime_type, headers=headers)

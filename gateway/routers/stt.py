@@ -6,9 +6,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from gateway.auth import authenticate
+from gateway.openapi import AUTHENTICATED, BODY_ERRORS, errors, request_body
 from gateway.recognition import recognize, seconds
 from gateway.routers import both
-from gateway.schemas import SttResponse, SttSegmentOut, SttWordOut
+from gateway.schemas import SttForm, SttResponse, SttSegmentOut, SttWordOut
 from gateway.uploads import read_multipart
 from speechmesh.common import limits
 from speechmesh.v1 import stt_pb2
@@ -51,8 +52,9 @@ def stt_response(reply: stt_pb2.RecognizeResponse, timestamps: bool, diarize: bo
     "POST",
     "/v1/stt/",
     response_model=SttResponse,
+    responses=errors(*BODY_ERRORS),
     dependencies=[Depends(authenticate)],
-    openapi_extra={"requestBody": {"content": {"multipart/form-data": {}}}},
+    openapi_extra={**request_body(SttForm, "multipart/form-data"), **AUTHENTICATED},
 )
 async def speech_to_text(request: Request) -> JSONResponse:
     """Multipart fields: file, model (whisper), language (auto), timestamps, diarize, vad_filter (true)."""
@@ -66,8 +68,8 @@ async def speech_to_text(request: Request) -> JSONResponse:
             word_timestamps=timestamps,
             diarize=diarize,
             vad_filter=form.boolean("vad_filter", True),
-            min_speakers=form.integer("min_speakers", 0),
-            max_speakers=form.integer("max_speakers", 0),
+            min_speakers=form.integer("min_speakers", 0, 0, limits.SPEAKERS_MAX),
+            max_speakers=form.integer("max_speakers", 0, 0, limits.SPEAKERS_MAX),
         )
         reply = await recognize(request, config, upload)
     body = stt_response(reply, timestamps, diarize)

@@ -9,16 +9,19 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from gateway.alignment import TimedWord, align
 from gateway.auth import Caller, authenticate
+from gateway.body import json_body
 from gateway.errors import ApiError
+from gateway.openapi import AUTHENTICATED, BODY_ERRORS, binary, errors, request_body
 from gateway.recognition import recognize, seconds
 from gateway.routers import both
 from gateway.schemas import TimedWordOut, TtsRequest, TtsTimestampsOut
-from gateway.synthesis import check_text_length, stream, synthesize
+from gateway.synthesis import check_text_length, plan_headers, stream, synthesize
 from speechmesh.common.audio import FORMATS
 from speechmesh.convert import ENCODING_BY_FORMAT
 from speechmesh.v1 import common_pb2, stt_pb2, tts_pb2
 
 router = APIRouter()
+_BODY = json_body(TtsRequest)
 
 
 def synthesize_request(body: TtsRequest) -> tts_pb2.SynthesizeRequest:
@@ -61,8 +64,24 @@ async def _with_timestamps(request: Request, body: TtsRequest) -> JSONResponse:
     return JSONResponse(body_out.model_dump())
 
 
-@both(router, "POST", "/v1/tts/", response_class=Response, responses={200: {"content": {"audio/mpeg": {}}}})
-async def text_to_speech(body: TtsRequest, request: Request, caller: Caller = Depends(authenticate)) -> Response:
+@both(
+    router,
+    "POST",
+    "/v1/tts/",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The audio file, or with `timestamps` JSON with the audio and word times.",
+            "model": TtsTimestampsOut,
+            **binary("audio/mpeg", "audio/wav", "audio/flac", "audio/ogg"),
+        },
+        **errors(*BODY_ERRORS),
+    },
+    openapi_extra={**request_body(TtsRequest, "application/json"), **AUTHENTICATED},
+)
+async def text_to_speech(
+    request: Request, caller: Caller = Depends(authenticate), body: TtsRequest = Depends(_BODY)
+) -> Response:
     check_text_length(caller, body.text, "text")
     media_type = FORMATS[body.format].mime_type
     if body.timestamps:
@@ -73,6 +92,6 @@ async def text_to_speech(body: TtsRequest, request: Request, caller: Caller = De
         return await _with_timestamps(request, body)
     if not body.stream:
         audio, result = await synthesize(request, synthesize_request(body))
-        headers = {"X-Model": result.model, "X-Voice": result.voice, "X-Language": result.language}
-        return Response(audio, media_type=media_type, headers=headers)
-    return StreamingResponse(await stream(request, synthesize_request(body)), media_type=media_type)
+        return Response(audio, media_type=media_type, headers=plan_headers(result))
+    plan, chunks = await stream(request, synthesize_request(body))
+    return StreamingResponse(chunks, media_type=media_type, headers=plan_headers(plan))

@@ -12,14 +12,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from services.tts import aliases
 from services.tts.language import detect_language
 from services.tts.sentences import split_sentences
 from services.tts.synthesizer import SynthesisOptions, Synthesizer, VoiceCard
 from speechmesh.common import limits
 from speechmesh.common.audio import OutputSpec, StreamEncoder, time_stretch
+from speechmesh.common.cancel import checkpoint
 from speechmesh.common.chunks import chunked
 from speechmesh.common.errors import InvalidArgument, NotFound
 from speechmesh.common.registry import EngineRegistry
+from speechmesh.common.text import text_problem
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,9 @@ def base_language(code: str) -> str:
 def validate_text(text: str) -> None:
     if not text.strip():
         raise InvalidArgument("'text' must contain something to say; it is empty or only whitespace.", param="text")
+    problem = text_problem(text)
+    if problem:
+        raise InvalidArgument(f"'text' {problem}.", param="text")
     if len(text) > limits.TEXT_MAX_CHARS:
         raise InvalidArgument(
             f"'text' is {len(text)} characters; the maximum is {limits.TEXT_MAX_CHARS}.", param="text"
@@ -70,13 +76,21 @@ def plan_synthesis(
             param="speed",
         )
     if voice and not model:
-        # Voice ids are unique across models: a voice names its model.
-        model = next((m for m, e in registry.engines().items() if any(v.id == voice for v in e.voices())), "")
+        # Voice ids are unique across models: a voice names its model (an alias, its own).
+        engines = registry.engines()
+        model = next((m for m, e in engines.items() if any(v.id == voice for v in e.voices())), "")
+        if not model and (alias := aliases.resolve(voice, engines)):
+            model = alias[0].model
     model_id, engine = registry.get(model)
     voices = list(engine.voices())
     wanted = base_language(language) if language else ""
     if voice:
         card = next((v for v in voices if v.id == voice), None)
+        default_language = card.language if card else ""
+        resolved = aliases.resolve(voice, {model_id: engine}) if card is None else None
+        if resolved is not None:
+            # Spoken by the installed voice the alias stands for, in the alias's language.
+            card, default_language = resolved[1], resolved[0].language
         if card is None:
             raise NotFound(
                 f"Voice '{voice}' does not exist for model '{model_id}'; "
@@ -88,7 +102,7 @@ def plan_synthesis(
         if wanted and not card.speaks(wanted):
             spoken = ", ".join(card.languages or (card.language,))
             raise InvalidArgument(f"Voice '{voice}' speaks {spoken}, not '{language}'.", param="language", voice=voice)
-        text_language = wanted or detect_language(text, card.languages or (card.language,), card.language)
+        text_language = wanted or detect_language(text, card.languages or (card.language,), default_language)
         return SynthesisPlan(model_id, engine, card, text, speed, text_language)
     spoken = {code for v in voices for code in (v.language, *v.languages)}
     if wanted and wanted not in spoken:
@@ -124,6 +138,9 @@ class EncodedSynthesis:
         plan = self.plan
         # Sentence by sentence, so streaming sends the first one while the rest waits.
         for sentence in split_sentences(plan.text, plan.language, first_piece=self.first_piece or 0):
+            # A whole-file synthesis yields nothing until the end (its encoder writes a
+            # seekable buffer), so the pool thread checks here whether the caller has gone.
+            checkpoint()
             for pcm in plan.engine.synthesize(sentence, plan.options):
                 yield from chunked(self.encoder.feed(time_stretch(pcm, plan.stretch)))
         yield from chunked(self.encoder.finish())

@@ -7,12 +7,12 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from services.tts import language
+from services.tts import aliases, language
+from services.tts.clone_pipeline import clone_speech
 from services.tts.engine_set import TtsEngines
-from services.tts.pipeline import EncodedSynthesis, base_language, plan_synthesis, validate_text
+from services.tts.pipeline import EncodedSynthesis, plan_synthesis, validate_text
 from services.tts.synthesizer import VoiceCard
 from speechmesh.common import limits
-from speechmesh.common.audio import decode_audio, encode_audio
 from speechmesh.common.chunks import chunked
 from speechmesh.common.errors import InvalidArgument
 from speechmesh.convert import ENUM_BY_GENDER, GENDER_BY_ENUM, audio_metadata, output_spec
@@ -21,7 +21,7 @@ from speechmesh.runtime.uploads import read_audio
 from speechmesh.v1 import tts_pb2, tts_pb2_grpc
 
 
-def _voice(card: VoiceCard) -> tts_pb2.Voice:
+def _voice(card: VoiceCard, alias_of: str = "") -> tts_pb2.Voice:
     return tts_pb2.Voice(
         id=card.id,
         name=card.name,
@@ -30,6 +30,7 @@ def _voice(card: VoiceCard) -> tts_pb2.Voice:
         locale=card.locale,
         gender=ENUM_BY_GENDER[card.gender],
         sample_rate_hertz=card.sample_rate,
+        alias_of=alias_of,
     )
 
 
@@ -44,17 +45,23 @@ def _matches(card: VoiceCard, request: tts_pb2.ListVoicesRequest) -> bool:
 
 
 class TextToSpeechServicer(tts_pb2_grpc.TextToSpeechServicer):
-    def __init__(self, engines: TtsEngines, blocking: Blocking) -> None:
+    def __init__(self, engines: TtsEngines, blocking: Blocking, clone_reference_seconds: float) -> None:
+        """`clone_reference_seconds`: how much of a clone reference is used (its start)."""
         self._engines = engines
         self._blocking = blocking
+        self._clone_reference_seconds = clone_reference_seconds
         # Off the event loop and beside model loading: the language model takes ~0.5 s.
         threading.Thread(target=language.warm_up, name="language-warm-up", daemon=True).start()
 
     async def ListVoices(
         self, request: tts_pb2.ListVoicesRequest, context: grpc.aio.ServicerContext
     ) -> tts_pb2.ListVoicesResponse:
-        cards = [card for engine in self._engines.synthesizers.engines().values() for card in engine.voices()]
-        return tts_pb2.ListVoicesResponse(voices=[_voice(card) for card in cards if _matches(card, request)])
+        engines = self._engines.synthesizers.engines()
+        cards = [(card, "") for engine in engines.values() for card in engine.voices()]
+        cards += [(alias, stand_in.id) for alias, stand_in in aliases.listed(engines)]
+        return tts_pb2.ListVoicesResponse(
+            voices=[_voice(card, alias_of) for card, alias_of in cards if _matches(card, request)]
+        )
 
     def Synthesize(
         self, request: tts_pb2.SynthesizeRequest, context: grpc.aio.ServicerContext
@@ -77,29 +84,16 @@ class TextToSpeechServicer(tts_pb2_grpc.TextToSpeechServicer):
         validate_text(config.text)
         output = output_spec(config.output, default="mp3")
         model, cloner = self._engines.cloner(config.model)
-        data = await read_audio(messages, limits.CLONE_REFERENCE_MAX_BYTES, "reference_audio")
-        reference = await self._blocking.run(decode_audio, data)
-        language = base_language(config.language) if config.language else ""
-        result = await self._blocking.run(cloner.clone, reference, config.text, language, 1.0)
-        audio = await self._blocking.run(
-            lambda: encode_audio(
-                result.pcm,
-                output.format,
-                sample_rate=output.sample_rate,
-                channels=output.channels,
-                bitrate_kbps=output.bitrate_kbps,
+        with await read_audio(messages, limits.CLONE_REFERENCE_MAX_BYTES, "reference_audio") as reference:
+            clone = await self._blocking.run(
+                clone_speech, cloner, reference, config.text, config.language, output, self._clone_reference_seconds
             )
-        )
-        for chunk in chunked(audio):
+        for chunk in chunked(clone.audio):
             yield tts_pb2.SynthesizeResponse(audio_content=chunk)
+        result = clone.result
         yield tts_pb2.SynthesizeResponse(
             result=tts_pb2.SynthesisResult(
-                audio=audio_metadata(
-                    output.format,
-                    output.sample_rate or output.format.fixed_rate or result.pcm.sample_rate,
-                    output.channels,
-                    result.pcm.duration_seconds,
-                ),
+                audio=audio_metadata(output.format, clone.sample_rate, output.channels, result.pcm.duration_seconds),
                 model=model,
                 voice=result.base_voice,
                 language=result.language,
@@ -123,6 +117,9 @@ class TextToSpeechServicer(tts_pb2_grpc.TextToSpeechServicer):
         )
         first_piece = self._engines.first_piece(plan.model) if stream else None
         synthesis = EncodedSynthesis(plan, output, first_piece=first_piece)
+        yield tts_pb2.SynthesizeResponse(
+            plan=tts_pb2.SynthesisPlan(model=plan.model, voice=plan.voice.id, language=plan.language)
+        )
         async for chunk in self._blocking.iterate(iter(synthesis)):
             yield tts_pb2.SynthesizeResponse(audio_content=chunk)
         encoder = synthesis.encoder

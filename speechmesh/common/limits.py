@@ -24,3 +24,22 @@ STT_UPLOAD_MAX_BYTES = 100 * 1024 * 1024
 CLONE_REFERENCE_MAX_BYTES = 20 * 1024 * 1024
 # Largest conditioning prompt a transcription accepts.
 PROMPT_MAX_CHARS = 1_000
+
+# Sample rates and channel counts a decoded upload may have. 8 kHz is the contract's own
+# minimum (telephone audio); 192 kHz is the highest rate recorders write. A header outside
+# them is a lie or an attack: a WAV claiming 1 Hz "lasts" a day per 170 KB and would
+# resample to billions of samples.
+INPUT_SAMPLE_RATE_MIN_HERTZ = 8_000
+INPUT_SAMPLE_RATE_MAX_HERTZ = 192_000
+# 7.1.4 and third-order ambisonic recordings (16) stay below this; FFmpeg itself takes 512.
+INPUT_CHANNELS_MAX = 32
+
+# Most speakers a diarization may be told to expect (min_speakers / max_speakers).
+SPEAKERS_MAX = 32
+# Whisper's sampling temperature range.
+TEMPERATURE_MIN = 0.0
+TEMPERATURE_MAX = 1.0
+# Longest model id, voice id or language code a request may name.
+ID_MAX_CHARS = 100
+# Longest style instruction OpenAI's speech route accepts (OpenAI's own limit).
+INSTRUCTIONS_MAX_CHARS = 4096

@@ -2,7 +2,9 @@
 
 It answers UNAVAILABLE while models load (health says NOT_SERVING meanwhile), turns
 typed speechmesh errors into status codes with details, hides unexpected exceptions
-behind INTERNAL (logged with their traceback, never sent), and records metrics.
+behind INTERNAL (logged with their traceback, never sent), and records metrics. A request
+message that does not parse (bytes that are no protobuf of its type, a string field that is
+not UTF-8) is the caller's error, INVALID_ARGUMENT; gRPC itself would answer INTERNAL.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 import grpc
 
-from speechmesh.common.errors import SpeechmeshError
+from speechmesh.common.errors import InvalidArgument, SpeechmeshError
 from speechmesh.runtime import metrics
 from speechmesh.runtime.status import status_code_for, to_grpc_status
 
@@ -28,6 +30,43 @@ _HANDLER_FACTORIES = {
     (True, False): grpc.stream_unary_rpc_method_handler,
     (True, True): grpc.stream_stream_rpc_method_handler,
 }
+
+
+class _Malformed:
+    """What a request message that does not parse is read as, to be refused in the handler."""
+
+
+_MALFORMED = _Malformed()
+_MALFORMED_MESSAGE = "A request message does not parse as its protobuf type (a string field must be UTF-8)."
+
+
+def _tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserialize is None:
+        return None
+
+    def parse(data: bytes) -> Any:
+        try:
+            return deserialize(data)
+        except Exception:
+            return _MALFORMED
+
+    return parse
+
+
+async def _checked(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    async for request in requests:
+        if request is _MALFORMED:
+            raise InvalidArgument(_MALFORMED_MESSAGE)
+        yield request
+
+
+def _request(request: Any, streaming: bool) -> Any:
+    """The request (iterator) the servicer gets: malformed messages raise InvalidArgument."""
+    if streaming:
+        return _checked(request)
+    if request is _MALFORMED:
+        raise InvalidArgument(_MALFORMED_MESSAGE)
+    return request
 
 
 async def abort(
@@ -88,12 +127,13 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
 
     @staticmethod
     def _wrap(handler: grpc.RpcMethodHandler, around: Callable[[Any], Any]) -> grpc.RpcMethodHandler:
+        streaming = handler.request_streaming
         if handler.response_streaming:
             inner_stream = handler.unary_stream or handler.stream_stream
 
             async def behavior(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 async with around(context):
-                    async for item in inner_stream(request, context):
+                    async for item in inner_stream(_request(request, streaming), context):
                         yield item
 
         else:
@@ -101,11 +141,11 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
 
             async def behavior(request: Any, context: grpc.aio.ServicerContext) -> Any:  # type: ignore[misc]
                 async with around(context):
-                    return await inner_unary(request, context)
+                    return await inner_unary(_request(request, streaming), context)
 
-        factory = _HANDLER_FACTORIES[(handler.request_streaming, handler.response_streaming)]
+        factory = _HANDLER_FACTORIES[(streaming, handler.response_streaming)]
         return factory(
             behavior,
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=_tolerant(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )
