@@ -35,6 +35,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         try:
             yield
         finally:
+            app.state.previews.close()
             await app.state.upstreams.close()
             app.state.keys.close()
             app.state.audit.close()

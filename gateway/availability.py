@@ -84,18 +84,18 @@ class Availability:
             return None
         return max(0.0, self.expected_restart(name) - (self._clock() - down_since))
 
-    def retry_after(self) -> int:
-        """The `Retry-After` seconds of a call that failed because its upstream is unavailable.
+    def retry_after(self, called: Iterable[str] = ()) -> int:
+        """The `Retry-After` seconds of a request whose call to an upstream failed as unavailable.
 
-        A failed call does not say which upstream it went to, but that upstream is down, so
-        the longest estimate among the upstreams down now covers it; a second one down at
-        the same time can only lengthen the wait, never shorten it. When none is down yet
-        (the failure arrived before its Watch stream ended), the outage has just begun: a
-        whole restart. Never below 1 s; an overdue restart gets 1 s.
+        `called` names the upstreams the request called (all of them when it is not known);
+        the one that failed is down, so the longest estimate among those down now covers it.
+        When none is down yet (the failure arrived before its Watch stream ended), the outage
+        has just begun: a whole restart. Never below 1 s; an overdue restart gets 1 s.
         """
-        left = [seconds for name in self._upstreams if (seconds := self.seconds_left(name)) is not None]
+        names = [name for name in called if name in self._upstreams] or list(self._upstreams)
+        left = [seconds for name in names if (seconds := self.seconds_left(name)) is not None]
         if not left:
-            left = [self.expected_restart(name) for name in self._upstreams]
+            left = [self.expected_restart(name) for name in names]
         return max([MIN_RETRY_AFTER_SECONDS, *(math.ceil(seconds) for seconds in left)])
 
     async def watch(self, name: str, channel: grpc.aio.Channel) -> None:

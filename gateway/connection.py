@@ -22,7 +22,6 @@ and are enforced where the body is read (`gateway/body.py`, `gateway/uploads.py`
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
 from gateway.errors import ApiError
@@ -76,7 +75,11 @@ class _Request:
         self._started = loop.time()
         self._received = 0
         self._pending_body = True
-        self._watch: asyncio.Task[Message] | None = None
+        # Once the body is in, a watcher takes every message the server still delivers
+        # (a body-less request's empty body, then the disconnect) and queues it for the app.
+        self._watch: asyncio.Task[None] | None = None
+        self._delivered: asyncio.Queue[Message] = asyncio.Queue()
+        self._disconnect: Message | None = None
         self._responded = False
         self.abandoned = False
 
@@ -84,22 +87,31 @@ class _Request:
         self._pending_body = False
         self._watch = asyncio.ensure_future(self._watch_disconnect())
 
-    async def _watch_disconnect(self) -> Message:
-        message = await self._receive()
-        if message["type"] == "http.disconnect" and not self._responded and self._task is not None:
-            self.abandoned = True
-            self._task.cancel()
-        return message
+    async def _watch_disconnect(self) -> None:
+        while True:
+            message = await self._receive()
+            self._delivered.put_nowait(message)
+            if message["type"] == "http.disconnect":
+                if not self._responded and self._task is not None:
+                    self.abandoned = True
+                    self._task.cancel()
+                return
 
     async def receive(self) -> Message:
+        if self._disconnect is not None:
+            return self._disconnect
         if self._watch is not None:
-            # Only the disconnect can come now; share the watcher's copy of it.
-            return await asyncio.shield(self._watch)
+            message = await self._delivered.get()
+            if message["type"] == "http.disconnect":
+                self._disconnect = message
+            return message
         guard = self._guard
         paced = self._started + guard.idle_seconds + self._received / guard.min_bytes_per_second
         wait = min(guard.idle_seconds, paced - self._loop.time())
         try:
-            message = await asyncio.wait_for(self._receive(), timeout=max(wait, 0.0))
+            # asyncio.timeout, not wait_for: no task per piece of body.
+            async with asyncio.timeout(max(wait, 0.0)):
+                message = await self._receive()
         except TimeoutError:
             raise ApiError(
                 408,
@@ -110,6 +122,7 @@ class _Request:
         self._received += len(message.get("body", b""))
         if message["type"] == "http.disconnect":
             self._pending_body = False
+            self._disconnect = message
         elif not message.get("more_body", False):
             self.body_complete()
         return message
@@ -125,8 +138,5 @@ class _Request:
         return guarded_send
 
     def close(self) -> None:
-        if self._watch is not None and not self._watch.done():
+        if self._watch is not None:
             self._watch.cancel()
-        elif self._watch is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                self._watch.exception()

@@ -18,6 +18,7 @@ from grpc_status import rpc_status
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
+from gateway.upstreams import called
 from speechmesh.runtime.status import error_info
 
 log = logging.getLogger(__name__)
@@ -60,14 +61,20 @@ def error_response(
 
 
 def rpc_error_response(error: grpc.aio.AioRpcError, request: Request) -> JSONResponse:
-    info = error_info(rpc_status.from_call(error))
+    try:
+        info = error_info(rpc_status.from_call(error))
+    except ValueError:  # details that do not match the status: gRPC replaced a service's own
+        info = None
     fields = dict(info.metadata) if info else {}
     status, code = ERROR_BY_REASON.get(info.reason if info else "") or ERROR_BY_STATUS.get(error.code(), INTERNAL)
+    if error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED and info is None:
+        # gRPC's own (a message over its size limit), not a speechmesh limit: a fault here.
+        status, code = INTERNAL
     message = error.details() or ""
     headers = None
     if error.code() is grpc.StatusCode.UNAVAILABLE:
         # How long until the upstream should be back, from its watched health.
-        headers = {"Retry-After": str(request.app.state.upstreams.availability.retry_after())}
+        headers = {"Retry-After": str(request.app.state.upstreams.availability.retry_after(called()))}
         if info is None:
             message = "The upstream service is not reachable yet; retry in a few seconds."
     elif (status, code) == INTERNAL:

@@ -10,15 +10,17 @@ or the connection gets 408 `request_timeout` and is closed. (The body has its ow
 
 Closing a connection whose client is still sending (a 413 in the middle of an upload)
 makes the kernel answer the unread bytes with a reset, which can destroy the error
-response before the client has read it. So a close is lingering, as nginx does it: the
+response before the client has read it. So such a close lingers, as nginx does it: the
 response is sent and the sending side shut (FIN), then whatever still arrives is read and
-dropped for at most `LINGER_SECONDS`, and the socket is closed.
+dropped for at most `LINGER_SECONDS`, and the socket is closed. A connection whose client
+has sent all it meant to is closed at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 
 import h11
 from uvicorn.protocols.http.h11_impl import STATUS_PHRASES, H11Protocol
@@ -27,11 +29,15 @@ LINGER_SECONDS = 2.0
 
 
 class _LingeringTransport:
-    """The connection's transport, whose close() lingers (see the module docstring)."""
+    """The connection's transport, whose close() lingers while the client may still be
+    sending (see the module docstring)."""
 
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop, still_sending: Callable[[], bool]
+    ) -> None:
         self._transport = transport
         self._loop = loop
+        self._still_sending = still_sending
         self.lingering = False
 
     def __getattr__(self, name: str) -> object:
@@ -43,11 +49,18 @@ class _LingeringTransport:
     def close(self) -> None:
         if self.lingering or self._transport.is_closing():
             return
+        if not self._still_sending():
+            self._transport.close()
+            return
         self.lingering = True
-        if self._transport.can_write_eof():
-            self._transport.write_eof()
-        self._transport.resume_reading()
+        # The real close first: it must happen even when the client has already reset.
         self._loop.call_later(LINGER_SECONDS, self._transport.close)
+        try:
+            if self._transport.can_write_eof():
+                self._transport.write_eof()
+            self._transport.resume_reading()
+        except OSError:
+            self._transport.close()
 
 
 def _json_error(status: int, code: str, message: str) -> bytes:
@@ -59,7 +72,7 @@ class GatewayHttpProtocol(H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._header_timer: asyncio.TimerHandle | None = None
-        self._lingering = _LingeringTransport(transport, self.loop)
+        self._lingering = _LingeringTransport(transport, self.loop, self._client_still_sending)
         super().connection_made(self._lingering)  # type: ignore[arg-type]
         self._arm_header_timer()
 
@@ -79,6 +92,10 @@ class GatewayHttpProtocol(H11Protocol):
 
     def send_400_response(self, msg: str) -> None:
         self._reply_and_close(400, "bad_request", f"The request is not valid HTTP/1.1: {msg}")
+
+    def _client_still_sending(self) -> bool:
+        # In a request's body, or in bytes h11 could not parse: more may be on the way.
+        return self.conn.their_state in (h11.SEND_BODY, h11.ERROR)
 
     def _arm_header_timer(self) -> None:
         if self._header_timer is None:
@@ -103,6 +120,14 @@ class GatewayHttpProtocol(H11Protocol):
             self.transport.close()
 
     def _reply_and_close(self, status: int, code: str, message: str) -> None:
+        if self.cycle is not None and not self.cycle.response_complete:
+            # A request in progress (a chunk of its body did not parse) is over for its app:
+            # it sees the disconnect, and what it still sends goes nowhere.
+            self.cycle.disconnected = True
+            self.cycle.message_event.set()
+        if self.conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+            self.transport.close()  # a response is already under way: it cannot become this one
+            return
         body = _json_error(status, code, message)
         headers = [
             (b"content-type", b"application/json"),

@@ -31,9 +31,10 @@ ERROR_DESCRIPTIONS = {
     504: "timeout: the upstream service did not answer within its deadline.",
 }
 _UPSTREAM = (429, 500, 503, 504)
-# Routes that read a body, routes that take only a query, routes that need no key.
+# Routes that read a body, routes that take a query, routes that take nothing.
 BODY_ERRORS = (400, 401, 403, 404, 408, 413, *_UPSTREAM)
 QUERY_ERRORS = (400, 401, 403, *_UPSTREAM)
+PLAIN_ERRORS = (401, 403, *_UPSTREAM)
 
 BEARER = "bearer"
 AUTHENTICATED: dict[str, Any] = {"security": [{BEARER: []}]}

@@ -41,6 +41,11 @@ class PreviewCache:
         finally:
             del self._pending[voice_id]
 
+    def close(self) -> None:
+        """Stops the previews being made (the gateway is shutting down)."""
+        for task in self._pending.values():
+            task.cancel()
+
 
 def _retrieve(task: asyncio.Task[bytes]) -> None:
     # A failure nobody waited for any more is not worth a "never retrieved" warning.

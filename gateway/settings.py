@@ -46,6 +46,7 @@ class GatewaySettings(BaseSettings):
     )
     url_signing_secret: SecretStr | None = Field(
         None,
+        min_length=16,
         description="Secret that signs preview URLs; set the same value on every gateway replica. "
         "Unset: one is made and kept in the database.",
     )

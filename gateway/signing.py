@@ -13,15 +13,25 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
+import re
 import time
 
 # Expiry times are rounded up to the hour so that URLs stay the same for an hour (and can
 # be cached by clients) while still expiring about a day after they were handed out.
 _ROUND_SECONDS = 3600
+# HMAC-SHA256 keys shorter than this are guessable.
+_SECRET_MIN_BYTES = 16
+# str.isdigit() also takes "²"; these take only what `query` writes.
+EXPIRES_PATTERN = "^[0-9]{1,12}$"
+SIGNATURE_PATTERN = "^[0-9a-f]{64}$"
+_EXPIRES = re.compile(EXPIRES_PATTERN.strip("^$"), re.ASCII)
+_SIGNATURE = re.compile(SIGNATURE_PATTERN.strip("^$"), re.ASCII)
 
 
 class UrlSigner:
     def __init__(self, secret: bytes, lifetime_seconds: int) -> None:
+        if len(secret) < _SECRET_MIN_BYTES:
+            raise ValueError(f"a URL-signing secret needs at least {_SECRET_MIN_BYTES} bytes")
         self._secret = secret
         self._lifetime = lifetime_seconds
 
@@ -35,9 +45,10 @@ class UrlSigner:
         return f"expires={expires}&signature={self._signature(path, expires)}"
 
     def verify(self, path: str, expires: str | None, signature: str | None) -> bool:
-        """Whether `signature` grants `path` and has not expired."""
-        if not expires or not signature or not expires.isdigit() or len(expires) > 12:
+        """Whether `signature` grants `path` and has not expired. Anything not shaped like
+        what `query` makes (ASCII digits, 64 lowercase hex digits) is simply no grant."""
+        if not _EXPIRES.fullmatch(expires or "") or not _SIGNATURE.fullmatch(signature or ""):
             return False
-        if int(expires) < time.time():
+        if int(expires) < time.time():  # type: ignore[arg-type]
             return False
-        return hmac.compare_digest(self._signature(path, int(expires)), signature)
+        return hmac.compare_digest(self._signature(path, int(expires)), signature)  # type: ignore[arg-type]

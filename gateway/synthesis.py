@@ -68,6 +68,9 @@ async def stream(
 
     async def chunks() -> AsyncIterator[bytes]:
         try:
+            # A service that sends no plan (one older than the gateway) starts with audio.
+            if first is not None and first.HasField("audio_content"):
+                yield first.audio_content
             async for message in messages:
                 if message.HasField("audio_content"):
                     yield message.audio_content

@@ -26,6 +26,7 @@ SPOOL_MEMORY_BYTES = 4 * 1024 * 1024
 FIELD_MAX_BYTES = 64 * 1024
 FIELDS_MAX = 64
 _HEADER_MAX_BYTES = 8 * 1024
+_PART_HEADERS_MAX = 16
 # Multipart framing around the file: boundaries, part headers, the small fields.
 _ENVELOPE_BYTES = FIELDS_MAX * FIELD_MAX_BYTES
 
@@ -59,6 +60,13 @@ class MultipartForm:
     def value(self, name: str) -> str | None:
         values = self.fields.get(name)
         return values[-1] if values else None
+
+    def string(self, name: str, default: str = "", max_chars: int = limits.ID_MAX_CHARS) -> str:
+        """A text field (model and voice ids and language codes by default: short), 400 when longer."""
+        value = self.value(name) or default
+        if len(value) > max_chars:
+            raise ApiError(400, "bad_request", f"'{name}' is longer than {max_chars} characters.", param=name)
+        return value
 
     def values(self, name: str) -> list[str]:
         return self.fields.get(name, [])
@@ -125,7 +133,6 @@ class _Collector:
         self._headers: dict[bytes, bytes] = {}
         self._field: tuple[str, bytearray] | None = None
         self._file: UploadedFile | None = None
-        self._skip = False
 
     def callbacks(self) -> dict:
         return {
@@ -145,9 +152,11 @@ class _Collector:
         setattr(self, attribute, value)
 
     def _part_begin(self) -> None:
-        self._headers, self._field, self._file, self._skip = {}, None, None, False
+        self._headers, self._field, self._file = {}, None, None
 
     def _header_end(self) -> None:
+        if len(self._headers) >= _PART_HEADERS_MAX:
+            raise ApiError(400, "bad_request", "A part of the multipart/form-data body has too many headers.")
         self._headers[self._header_field.lower()] = self._header_value
         self._header_field = self._header_value = b""
 
@@ -156,8 +165,7 @@ class _Collector:
         name = options.get(b"name", b"").decode("utf-8", "replace")
         if b"filename" in options:
             if name not in self._limits:
-                self._skip = True  # a file nobody asked for is read past, not stored
-                return
+                return  # a file nobody asked for is read past, not stored
             content_type = self._headers.get(b"content-type", b"application/octet-stream")
             self._file = UploadedFile(name, options[b"filename"].decode("utf-8", "replace"), content_type.decode())
             self.form.files[name] = self._file

@@ -8,12 +8,15 @@ entries from the pod it is routed to.
 
 Each channel's health is watched for as long as the gateway runs (`availability`), so a 503
 can say when the upstream should be back; the channels retry a lost connection within a
-second, so the first call after a restarted service is SERVING again goes through.
+second, so the first call after a restarted service is SERVING again goes through. Which
+upstreams a request has called is kept in a context variable (`called()`), so that the 503
+of a failed call estimates that upstream's restart, not another's.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 
 import grpc
@@ -36,6 +39,17 @@ _RECONNECT_OPTIONS = [
     ("grpc.max_reconnect_backoff_ms", 1000),
 ]
 DEFAULT_TTS = "tts"
+# The upstreams the current request has called (each request runs in its own context).
+_CALLED: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("speechmesh_upstreams_called", default=())
+
+
+def _calling(name: str) -> None:
+    _CALLED.set((*_CALLED.get(), name))
+
+
+def called() -> tuple[str, ...]:
+    """The upstreams the current request has called so far."""
+    return _CALLED.get()
 
 
 class Upstreams:
@@ -64,7 +78,7 @@ class Upstreams:
             options=[*_RECONNECT_OPTIONS, ("grpc.max_receive_message_length", _STT_REPLY_MAX_BYTES)],
         )
         self.tts_stubs = {name: tts_pb2_grpc.TextToSpeechStub(self.channels[name]) for name in names.values()}
-        self.stt = stt_pb2_grpc.SpeechToTextStub(self.channels["stt"])
+        self._stt = stt_pb2_grpc.SpeechToTextStub(self.channels["stt"])
         self.catalogs = {name: models_pb2_grpc.ModelCatalogStub(channel) for name, channel in self.channels.items()}
         self.availability = Availability(self.channels, settings.upstream_restart_seconds)
         self._watches = [
@@ -82,13 +96,22 @@ class Upstreams:
 
     def tts(self, model: str = "") -> tts_pb2_grpc.TextToSpeechStub:
         """The stub of the TTS pod serving `model`."""
-        return self.tts_stubs[self.tts_owner(model)]
+        name = self.tts_owner(model)
+        _calling(name)
+        return self.tts_stubs[name]
+
+    @property
+    def stt(self) -> stt_pb2_grpc.SpeechToTextStub:
+        _calling("stt")
+        return self._stt
 
     async def voices(self, query: tts_pb2.ListVoicesRequest, timeout: float) -> list[tts_pb2.Voice]:
         """The voices of every TTS pod (of the model's own pod when `query` names one), each
         model's from the pod it is routed to. A pod that cannot answer is left out (logged)
         while another can; when none can, its error is raised."""
         names = [self.tts_owner(query.model)] if query.model else list(self.tts_stubs)
+        for name in names:
+            _calling(name)
         replies = await asyncio.gather(
             *(self.tts_stubs[name].ListVoices(query, timeout=timeout) for name in names), return_exceptions=True
         )

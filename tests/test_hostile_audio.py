@@ -504,7 +504,7 @@ CONTAINERS = {
     "webm": OutputFormat("webm", "webm", "libopus", "audio/webm", True, True, fixed_rate=48_000),
 }
 FUZZ_MAX_SECONDS = 10.0
-FUZZ_EXAMPLES = 2000
+FUZZ_EXAMPLES = 1000
 # The fuzz's address space: what it has after imports plus this. A decoded file within the
 # bound takes a few MB; a header that makes FFmpeg or numpy allocate by its word fails.
 FUZZ_HEADROOM_BYTES = 1 << 30

@@ -204,7 +204,8 @@ async def test_an_endless_upload_is_not_read_to_its_end(client) -> None:
         assert_error(reply, 413, "file_too_large")
     except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError):
         pass  # a client that only reads once it has sent everything sees the reset instead
-    assert time.monotonic() - started < 15 and sent[0] < 20 * 1024**3
+    # Loopback carries about 1.2 GB/s here: what the 2 s linger reads, not 100 GB.
+    assert time.monotonic() - started < 15 and sent[0] < 8 * 1024**3
 
 
 async def test_a_skipped_file_part_counts_toward_the_limit(client) -> None:
@@ -287,28 +288,33 @@ async def test_405_names_the_allowed_methods(client) -> None:
 # --- leaving early stops the work -------------------------------------------------------
 
 
-def in_flight(service: str, method: str) -> float:
-    return REGISTRY.get_sample_value("speechmesh_rpc_in_flight", {"service": service, "method": method}) or 0.0
+def count(code: str) -> float:
+    labels = {"service": "stt", "method": "Recognize", "code": code}
+    return REGISTRY.get_sample_value("speechmesh_rpc_total", labels) or 0.0
 
 
 async def test_a_client_that_leaves_cancels_its_transcription(gateway, speak) -> None:
     long_speech = encode_audio(
         speak("The committee met on Tuesday to discuss the budget for the coming year. " * 12), FORMATS["wav"]
     )
+    in_flight = {"service": "stt", "method": "Recognize"}
+    cancelled = count("CANCELLED")
     async with gateway.client(gateway.key()) as http:
         task = asyncio.create_task(
             http.post("/v1/stt/", files={"file": ("long.wav", long_speech)}, data={"model": "whisper"})
         )
         for _ in range(200):
-            if in_flight("stt", "Recognize"):
+            if REGISTRY.get_sample_value("speechmesh_rpc_in_flight", in_flight):
                 break
             await asyncio.sleep(0.05)
-        assert in_flight("stt", "Recognize") == 1
         task.cancel()
-        started = time.monotonic()
-        while in_flight("stt", "Recognize") and time.monotonic() - started < 5:
+        for _ in range(100):
+            if count("CANCELLED") > cancelled:
+                break
             await asyncio.sleep(0.05)
-    assert in_flight("stt", "Recognize") == 0, "the upstream call outlived its client"
+    # The service's call ended as cancelled (not finished for nobody, nor failed).
+    assert count("CANCELLED") == cancelled + 1
+    assert not REGISTRY.get_sample_value("speechmesh_rpc_in_flight", in_flight)
 
 
 # --- previews: a key or a signed URL, and one synthesis per voice -----------------------

@@ -11,10 +11,11 @@ from fastapi.responses import Response
 
 from gateway.auth import authenticate
 from gateway.errors import ApiError
-from gateway.openapi import AUTHENTICATED, BEARER, QUERY_ERRORS, binary, errors
+from gateway.openapi import AUTHENTICATED, BEARER, PLAIN_ERRORS, QUERY_ERRORS, binary, errors
 from gateway.preview_texts import preview_text
 from gateway.routers import both
 from gateway.schemas import Gender, ModelOut, ModelsOut, VoiceOut, VoicesOut
+from gateway.signing import EXPIRES_PATTERN, SIGNATURE_PATTERN
 from gateway.synthesis import collect
 from speechmesh.common import limits
 from speechmesh.convert import ENUM_BY_GENDER, GENDER_BY_ENUM
@@ -57,7 +58,7 @@ def _model(info: models_pb2.ModelInfo) -> ModelOut:
     "GET",
     "/v1/models/",
     response_model=ModelsOut,
-    responses=errors(*QUERY_ERRORS),
+    responses=errors(*PLAIN_ERRORS),
     dependencies=[Depends(authenticate)],
     openapi_extra=AUTHENTICATED,
 )
@@ -154,12 +155,15 @@ def preview_path(voice_id: str) -> str:
 async def voice_preview(
     voice_id: str,
     request: Request,
-    expires: str | None = Query(None, description="Expiry of a signed preview URL (from a voice listing)."),
-    signature: str | None = Query(None, description="Signature of a signed preview URL."),
+    expires: str | None = Query(
+        None, pattern=EXPIRES_PATTERN, description="Expiry of a signed preview URL (from a voice listing)."
+    ),
+    signature: str | None = Query(None, pattern=SIGNATURE_PATTERN, description="Signature of a signed preview URL."),
 ) -> Response:
     """A short sample of a voice, synthesized once. The `preview_url` of a voice listing
     carries a signature and plays without a key for a day; otherwise a key is required."""
-    if not request.app.state.signer.verify(preview_path(voice_id), expires, signature):
+    signed = request.app.state.signer.verify(preview_path(voice_id), expires, signature)
+    if not signed:
         await authenticate(request)
     upstreams = request.app.state.upstreams
     timeout = request.app.state.settings.rpc_timeout_seconds
@@ -184,4 +188,6 @@ async def voice_preview(
         return audio
 
     audio = await request.app.state.previews.get(voice_id, make)
-    return Response(audio, media_type="audio/mpeg", headers={"Cache-Control": "public, max-age=86400"})
+    # A signed URL is the same for everyone holding it; a key's answer is that key's own.
+    cache = "public, max-age=86400" if signed else "private, max-age=86400"
+    return Response(audio, media_type="audio/mpeg", headers={"Cache-Control": cache})

@@ -24,6 +24,7 @@ from gateway.synthesis import check_text_length, collect
 from gateway.uploads import read_multipart
 from speechmesh.common import limits
 from speechmesh.common.audio import FORMATS
+from speechmesh.common.text import text_problem
 from speechmesh.convert import ENCODING_BY_FORMAT
 from speechmesh.v1 import common_pb2, tts_pb2
 
@@ -50,13 +51,16 @@ async def clone(request: Request, caller: Caller = Depends(authenticate)) -> Res
         if not text.strip():
             raise ApiError(400, "bad_request", "'text' is required: what should the cloned voice say?", param="text")
         check_text_length(caller, text, "text")
-        fmt = form.value("format") or "mp3"
+        problem = text_problem(text)
+        if problem:
+            raise ApiError(400, "bad_request", f"'text' {problem}.", param="text")
+        fmt = form.string("format", "mp3")
         if fmt not in _FORMATS:
             raise ApiError(400, "bad_request", f"'format' must be one of {', '.join(_FORMATS)}.", param="format")
         config = tts_pb2.CloneConfig(
             text=text,
-            model=form.value("model") or "",
-            language=form.value("language") or "",
+            model=form.string("model"),
+            language=form.string("language"),
             output=common_pb2.AudioOutputSpec(encoding=ENCODING_BY_FORMAT[fmt]),
         )
 

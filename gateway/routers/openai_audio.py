@@ -92,7 +92,7 @@ def _render(reply: stt_pb2.RecognizeResponse, response_format: str, task: str, g
 
 async def _transcribe(request: Request, form: MultipartForm, task: str) -> Response:
     upload = form.file("file")
-    response_format = form.value("response_format") or "json"
+    response_format = form.string("response_format", "json")
     if response_format not in _FORMATS:
         raise ApiError(
             400,
@@ -110,12 +110,12 @@ async def _transcribe(request: Request, form: MultipartForm, task: str) -> Respo
             param="timestamp_granularities[]",
         )
     config = stt_pb2.RecognitionConfig(
-        model=form.value("model") or "",
+        model=form.string("model"),
         # Translation reads the spoken language itself; OpenAI takes no language there.
-        language=(form.value("language") or "") if task == "transcribe" else "",
+        language=form.string("language") if task == "transcribe" else "",
         word_timestamps="word" in granularities and response_format == "verbose_json",
         task=stt_pb2.TRANSLATE if task == "translate" else stt_pb2.TRANSCRIBE,
-        prompt=form.value("prompt") or "",
+        prompt=form.string("prompt", max_chars=limits.PROMPT_MAX_CHARS),
         temperature=form.number("temperature", 0.0, limits.TEMPERATURE_MIN, limits.TEMPERATURE_MAX),
     )
     reply = await recognize(request, config, upload)

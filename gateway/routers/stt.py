@@ -63,8 +63,8 @@ async def speech_to_text(request: Request) -> JSONResponse:
         timestamps = form.boolean("timestamps", False)
         diarize = form.boolean("diarize", False)
         config = stt_pb2.RecognitionConfig(
-            model=form.value("model") or "",
-            language=form.value("language") or "auto",
+            model=form.string("model"),
+            language=form.string("language", "auto"),
             word_timestamps=timestamps,
             diarize=diarize,
             vad_filter=form.boolean("vad_filter", True),

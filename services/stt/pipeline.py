@@ -11,6 +11,7 @@ from typing import IO
 
 from services.stt.diarization import Diarizer
 from services.stt.recognizer import SAMPLE_RATE, RecognitionOptions, Recognizer, Segment, Transcript
+from services.stt.windows import recognize_in_windows
 from speechmesh.common import limits
 from speechmesh.common.audio import decode_audio
 from speechmesh.common.cancel import checkpoint
@@ -39,20 +40,28 @@ class RecognitionRequest:
             raise InvalidArgument("'min_speakers' is larger than 'max_speakers'.", param="min_speakers")
 
 
+@dataclass(frozen=True)
+class FileBounds:
+    """How long a file may last (longer: AudioTooLong), and the window long audio is
+    transcribed in (memory follows the window: services/stt/windows.py)."""
+
+    max_seconds: float
+    window_seconds: float
+
+
 def transcribe_file(
     recognizer: Recognizer,
     diarizer: Diarizer | None,
     data: bytes | IO[bytes],
     request: RecognitionRequest,
-    max_seconds: float | None = None,
+    bounds: FileBounds,
 ) -> Transcript:
-    """Decodes `data` (any container FFmpeg reads; AudioTooLong past `max_seconds`) and
-    transcribes it."""
-    audio = decode_audio(data, sample_rate=SAMPLE_RATE, max_seconds=max_seconds).samples
+    """Decodes `data` (any container FFmpeg reads) and transcribes it."""
+    audio = decode_audio(data, sample_rate=SAMPLE_RATE, max_seconds=bounds.max_seconds).samples
     wants_words = request.options.word_timestamps
     # Speakers are assigned word by word, so diarization always needs word times.
     options = replace(request.options, word_timestamps=wants_words or request.diarize)
-    transcript = recognizer.recognize(audio, options)
+    transcript = recognize_in_windows(recognizer.recognize, audio, options, bounds.window_seconds)
     checkpoint()
     if request.diarize and diarizer is not None:
         transcript = diarizer.diarize(audio, transcript, request.min_speakers, request.max_speakers)

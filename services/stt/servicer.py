@@ -8,7 +8,7 @@ import grpc
 
 from services.stt.engine_set import SttEngines
 from services.stt.live import LiveResult, LiveTranscriber
-from services.stt.pipeline import RecognitionRequest, transcribe_file
+from services.stt.pipeline import FileBounds, RecognitionRequest, transcribe_file
 from services.stt.recognizer import SAMPLE_RATE, RecognitionOptions, Transcript, Word
 from services.stt.registry import ALIASES
 from services.stt.settings import SttSettings
@@ -98,7 +98,7 @@ class SpeechToTextServicer(stt_pb2_grpc.SpeechToTextServicer):
         self._engines = engines
         self._blocking = blocking
         self._streaming = settings.streaming
-        self._max_audio_seconds = settings.max_audio_seconds
+        self._bounds = FileBounds(settings.max_audio_seconds, settings.window_seconds)
 
     async def Recognize(
         self, request_iterator: AsyncIterator[stt_pb2.RecognizeRequest], context: grpc.aio.ServicerContext
@@ -111,9 +111,7 @@ class SpeechToTextServicer(stt_pb2_grpc.SpeechToTextServicer):
         model, recognizer = self._engines.recognizers.get(ALIASES.get(first.config.model, first.config.model))
         diarizer = self._engines.diarizer() if request.diarize else None
         with await read_audio(messages, limits.STT_UPLOAD_MAX_BYTES, "file") as upload:
-            transcript = await self._blocking.run(
-                transcribe_file, recognizer, diarizer, upload, request, self._max_audio_seconds
-            )
+            transcript = await self._blocking.run(transcribe_file, recognizer, diarizer, upload, request, self._bounds)
         return _response(model, transcript, language_given=bool(request.options.language))
 
     async def StreamingRecognize(

@@ -41,13 +41,21 @@ class SttSettings(ServiceSettings):
         Path("var/models"), description="Folder of model weights: <model id>/ holds a CTranslate2 Whisper model."
     )
     # The 100 MB upload limit does not bound the duration: 100 MB of 16 kbit/s MP3 or
-    # Opus is 14 hours, and decoded 16 kHz float32 audio takes 230 MB per hour (twice that
-    # at the peak of decoding), before Whisper's own buffers. Three hours covers long
-    # meetings and lectures; longer recordings can be split or the bound raised.
+    # Opus is 14 hours. A transcription holds its audio decoded (16 kHz float32: 230 MB per
+    # hour) and one window's Whisper features (42 MB per minute): 2 h in 5-minute windows
+    # is about 0.7 GB, so two at once fit beside the models in stt's 3 GiB (deploy/k8s).
+    # Two hours covers long meetings and lectures; longer recordings can be split, or the
+    # bound raised with the pod's memory.
     max_audio_seconds: float = Field(
-        10_800,
+        7_200,
         gt=0,
         description="Longest audio Recognize transcribes, in seconds; longer files are refused (413 file_too_large).",
+    )
+    window_seconds: float = Field(
+        300,
+        ge=60,
+        le=1800,
+        description="Audio longer than this is transcribed window by window, cut at pauses (services/stt/windows.py).",
     )
     whisper: WhisperSettings = WhisperSettings()
     diarization: DiarizationSettings = DiarizationSettings()

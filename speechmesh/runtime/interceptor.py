@@ -69,10 +69,22 @@ def _request(request: Any, streaming: bool) -> Any:
     return request
 
 
+# A status travels in trailing metadata (8 KiB by default): an id a caller sent, echoed
+# back whole in the message or a field, must not overflow it (gRPC would then replace the
+# status with one of its own).
+_MESSAGE_MAX_CHARS = 1000
+_FIELD_MAX_CHARS = 200
+
+
+def _clipped(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 async def abort(
     context: grpc.aio.ServicerContext, code: grpc.StatusCode, message: str, reason: str, fields: dict[str, str]
 ) -> None:
-    status = to_grpc_status(code, message, reason, fields)
+    fields = {key: _clipped(value, _FIELD_MAX_CHARS) for key, value in fields.items()}
+    status = to_grpc_status(code, _clipped(message, _MESSAGE_MAX_CHARS), reason, fields)
     await context.abort(status.code, status.details, status.trailing_metadata)
 
 
