@@ -17,8 +17,11 @@ async def liveness() -> dict[str, str]:
 @router.get(
     "/readyz",
     responses={
-        200: {"description": "Every required upstream is SERVING."},
-        503: {"description": "Some required upstream is not SERVING; each upstream's state is listed."},
+        200: {"description": "Every required upstream is SERVING.", "content": {"application/json": {}}},
+        503: {
+            "description": "Some required upstream is not SERVING; each upstream's state is listed.",
+            "content": {"application/json": {}},
+        },
     },
 )
 async def readiness(request: Request) -> JSONResponse:
