@@ -38,6 +38,7 @@ ERROR_BY_STATUS: dict[grpc.StatusCode, tuple[int, str]] = {
 # A reason that names the failure more precisely than its status code does.
 ERROR_BY_REASON: dict[str, tuple[int, str]] = {"FILE_TOO_LARGE": (413, "file_too_large")}
 INTERNAL = (500, "internal_error")
+_TRANSPORT_FAILURES = (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN)
 
 
 class ApiError(Exception):
@@ -66,19 +67,26 @@ def rpc_error_response(error: grpc.aio.AioRpcError, request: Request) -> JSONRes
     except ValueError:  # details that do not match the status: gRPC replaced a service's own
         info = None
     fields = dict(info.metadata) if info else {}
-    status, code = ERROR_BY_REASON.get(info.reason if info else "") or ERROR_BY_STATUS.get(error.code(), INTERNAL)
-    if error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED and info is None:
+    grpc_code = error.code()
+    if info is None and grpc_code in _TRANSPORT_FAILURES:
+        # Every status a speechmesh service sends carries an ErrorInfo; without one, INTERNAL
+        # or UNKNOWN come from gRPC itself: a connection lost mid-call (a service that died
+        # or is starting), so the caller may retry as for an unreachable service.
+        log.warning("upstream call failed in transport: %s: %s", grpc_code.name, error.details())
+        grpc_code = grpc.StatusCode.UNAVAILABLE
+    status, code = ERROR_BY_REASON.get(info.reason if info else "") or ERROR_BY_STATUS.get(grpc_code, INTERNAL)
+    if grpc_code is grpc.StatusCode.RESOURCE_EXHAUSTED and info is None:
         # gRPC's own (a message over its size limit), not a speechmesh limit: a fault here.
         status, code = INTERNAL
     message = error.details() or ""
     headers = None
-    if error.code() is grpc.StatusCode.UNAVAILABLE:
+    if grpc_code is grpc.StatusCode.UNAVAILABLE:
         # How long until the upstream should be back, from its watched health.
         headers = {"Retry-After": str(request.app.state.upstreams.availability.retry_after(called()))}
         if info is None:
             message = "The upstream service is not reachable yet; retry in a few seconds."
     elif (status, code) == INTERNAL:
-        log.error("upstream error", extra={"grpc_code": error.code().name, "details": message})
+        log.error("upstream error %s: %s", grpc_code.name, message, extra={"grpc_code": grpc_code.name})
         message = "Internal server error; please retry later."
         fields = {}
     return error_response(status, code, message, fields, headers)

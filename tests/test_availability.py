@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from types import SimpleNamespace
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.availability import Availability
+from gateway.errors import rpc_error_response
 from services.tts.server import create_server as create_tts_server
 from services.tts.settings import TtsSettings
 from speechmesh.runtime import stop_server
+from speechmesh.runtime.status import to_grpc_status
 from tests.conftest import running_gateway
 from tests.fakes import ScriptedSynthesizer, scripted_registry
 
@@ -134,3 +137,29 @@ async def test_a_restarted_service_is_served_again_as_soon_as_it_is_serving(tmp_
             assert (await http.post("/v1/tts/", json=body)).status_code == 200
     finally:
         await stop_server(server, grace=0)
+
+
+@pytest.mark.parametrize(
+    ("code", "info", "status"),
+    [
+        # gRPC's own failures of a call whose connection broke (a service killed or starting).
+        (grpc.StatusCode.INTERNAL, False, 503),
+        (grpc.StatusCode.UNKNOWN, False, 503),
+        (grpc.StatusCode.UNAVAILABLE, False, 503),
+        # A service's own fault: it sends an ErrorInfo.
+        (grpc.StatusCode.INTERNAL, True, 500),
+    ],
+)
+def test_a_call_lost_in_transport_is_a_503_to_retry(code: grpc.StatusCode, info: bool, status: int) -> None:
+    if info:
+        sent = to_grpc_status(code, "Internal server error.", "INTERNAL", {})
+        error = grpc.aio.AioRpcError(
+            code, grpc.aio.Metadata(), grpc.aio.Metadata(*sent.trailing_metadata), sent.details
+        )
+    else:
+        error = grpc.aio.AioRpcError(code, grpc.aio.Metadata(), grpc.aio.Metadata(), "Internal error from Core")
+    upstreams = SimpleNamespace(availability=Availability(["stt"], default_restart_seconds=7))
+    request = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(upstreams=upstreams)))
+    reply = rpc_error_response(error, request)  # type: ignore[arg-type]
+    assert reply.status_code == status
+    assert (reply.headers.get("retry-after") == "7") == (status == 503)

@@ -100,10 +100,11 @@ async def test_a_client_that_leaves_cancels_its_request(data: bytes) -> None:
 
 async def test_a_streaming_reply_to_a_request_without_body_does_not_spin() -> None:
     async with front(Outcomes()) as address:
-        cpu = time.process_time()
+        # The event loop's own thread: where a receive() that never waits would spin.
+        cpu = time.thread_time()
         reply, _ = await talk(address, b"GET /stream HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
         assert reply.endswith(b"1\r\nx\r\n0\r\n\r\n")
-        assert time.process_time() - cpu < 0.3
+        assert time.thread_time() - cpu < 0.3
 
 
 async def test_a_complete_request_gets_its_reply_and_an_unread_body_a_408() -> None:
@@ -134,4 +135,5 @@ async def test_what_the_app_never_sees_gets_json(data: bytes, status: bytes, cap
         reply, took = await talk(address, data)
     assert reply.startswith(b"HTTP/1.1 " + status) and b"application/json" in reply, reply
     assert took < 0.5 + LINGER_SECONDS + 1
-    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], "nothing worth a traceback happened"
+    logged = [r for r in caplog.records if r.levelno >= logging.ERROR and r.name.startswith(("uvicorn", "gateway"))]
+    assert not logged, "nothing worth a traceback happened"
