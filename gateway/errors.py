@@ -38,7 +38,15 @@ ERROR_BY_STATUS: dict[grpc.StatusCode, tuple[int, str]] = {
 # A reason that names the failure more precisely than its status code does.
 ERROR_BY_REASON: dict[str, tuple[int, str]] = {"FILE_TOO_LARGE": (413, "file_too_large")}
 INTERNAL = (500, "internal_error")
-_TRANSPORT_FAILURES = (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN)
+# Every status a speechmesh service sends carries an ErrorInfo. These, without one, come
+# from gRPC itself: INTERNAL or UNKNOWN when a connection is lost mid-call (a service that
+# died or is starting: retry as for one that is unreachable), RESOURCE_EXHAUSTED when a
+# message passes gRPC's size limit (no speechmesh limit: a fault here).
+GRPC_OWN: dict[grpc.StatusCode, grpc.StatusCode] = {
+    grpc.StatusCode.INTERNAL: grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.UNKNOWN: grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: grpc.StatusCode.INTERNAL,
+}
 
 
 class ApiError(Exception):
@@ -68,16 +76,10 @@ def rpc_error_response(error: grpc.aio.AioRpcError, request: Request) -> JSONRes
         info = None
     fields = dict(info.metadata) if info else {}
     grpc_code = error.code()
-    if info is None and grpc_code in _TRANSPORT_FAILURES:
-        # Every status a speechmesh service sends carries an ErrorInfo; without one, INTERNAL
-        # or UNKNOWN come from gRPC itself: a connection lost mid-call (a service that died
-        # or is starting), so the caller may retry as for an unreachable service.
-        log.warning("upstream call failed in transport: %s: %s", grpc_code.name, error.details())
-        grpc_code = grpc.StatusCode.UNAVAILABLE
+    if info is None and grpc_code in GRPC_OWN:
+        log.warning("upstream call failed in gRPC: %s: %s", grpc_code.name, error.details())
+        grpc_code = GRPC_OWN[grpc_code]
     status, code = ERROR_BY_REASON.get(info.reason if info else "") or ERROR_BY_STATUS.get(grpc_code, INTERNAL)
-    if grpc_code is grpc.StatusCode.RESOURCE_EXHAUSTED and info is None:
-        # gRPC's own (a message over its size limit), not a speechmesh limit: a fault here.
-        status, code = INTERNAL
     message = error.details() or ""
     headers = None
     if grpc_code is grpc.StatusCode.UNAVAILABLE:

@@ -13,8 +13,6 @@ Gender = Literal["male", "female", "neutral"]
 
 
 def _speakable(text: str) -> str:
-    if not text.strip():
-        raise ValueError("must contain something to say; it is empty or only whitespace")
     problem = text_problem(text)
     if problem:
         raise ValueError(problem)
@@ -204,23 +202,18 @@ class CloneForm(BaseModel):
     language: Identifier = Field("", description="ISO 639-1 code; detected when empty.")
 
 
-class OpenAITranscriptionForm(BaseModel):
-    file: AudioFile = Field(description="Audio, at most 100 MB.")
+class OpenAITranslationForm(BaseModel):
+    file: AudioFile = Field(description="Audio in any language, at most 100 MB.")
     model: Identifier = Field(description="whisper-1, or any speechmesh STT model id.", examples=["whisper-1"])
-    language: Identifier = Field("", description="ISO 639-1 code; detected when empty.")
     prompt: str = Field("", max_length=limits.PROMPT_MAX_CHARS)
     response_format: Literal["json", "text", "srt", "vtt", "verbose_json"] = "json"
     temperature: float = Field(0.0, ge=limits.TEMPERATURE_MIN, le=limits.TEMPERATURE_MAX)
+
+
+class OpenAITranscriptionForm(OpenAITranslationForm):
+    """A translation's fields, plus the spoken language and the timestamp granularities."""
+
+    language: Identifier = Field("", description="ISO 639-1 code; detected when empty.")
     timestamp_granularities: list[Literal["word", "segment"]] = Field(
         [], alias="timestamp_granularities[]", description="With verbose_json: word and/or segment."
     )
-
-
-class OpenAITranslationForm(BaseModel):
-    file: AudioFile = Field(description="Audio in any language, at most 100 MB; the text comes back in English.")
-    model: Identifier = Field(
-        description="whisper-1, or a multilingual speechmesh STT model id.", examples=["whisper-1"]
-    )
-    prompt: str = Field("", max_length=limits.PROMPT_MAX_CHARS)
-    response_format: Literal["json", "text", "srt", "vtt", "verbose_json"] = "json"
-    temperature: float = Field(0.0, ge=limits.TEMPERATURE_MIN, le=limits.TEMPERATURE_MAX)

@@ -29,8 +29,19 @@ from services.stt.weights import install_whisper_base
 from services.tts.registry import build_engines as build_tts_engines
 from services.tts.server import create_server as create_tts_server
 from services.tts.settings import TtsSettings
-from speechmesh.common.audio import decode_audio
+from speechmesh.common.audio import FORMATS, OutputFormat, decode_audio
 from speechmesh.runtime import stop_server
+
+# The containers the seed page lists; MP4 and WebM are built here as a phone or browser would.
+SEED_CONTAINERS = {
+    "mp3": FORMATS["mp3"],
+    "wav": FORMATS["wav"],
+    "flac": FORMATS["flac"],
+    "ogg": FORMATS["ogg"],
+    "m4a": FORMATS["m4a"],
+    "mp4": OutputFormat("mp4", "mp4", "aac", "audio/mp4", False, True, default_bitrate_kbps=128),
+    "webm": OutputFormat("webm", "webm", "libopus", "audio/webm", True, True, fixed_rate=48_000),
+}
 
 
 async def wait_serving(port: int, timeout: float = 60) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -64,6 +64,12 @@ class SteppedWork:
         self.step_seconds = step_seconds
         self.done = 0
 
+    def load(self) -> None:
+        pass
+
+    def warm_up(self) -> None:
+        pass
+
     def run(self) -> None:
         for _ in range(self.steps):
             checkpoint()
@@ -77,12 +83,6 @@ class ScriptedRecognizer(SteppedWork):
     def __init__(self, steps: int = 0, step_seconds: float = 0.0) -> None:
         super().__init__(steps, step_seconds)
         self.heard: list[float] = []  # seconds of audio per call
-
-    def load(self) -> None:
-        pass
-
-    def warm_up(self) -> None:
-        pass
 
     def languages(self) -> list[str]:
         return ["en"]
@@ -99,12 +99,6 @@ class ScriptedCloner(SteppedWork):
     def __init__(self, steps: int = 0, step_seconds: float = 0.0) -> None:
         super().__init__(steps, step_seconds)
         self.references: list[float] = []  # seconds of reference per call
-
-    def load(self) -> None:
-        pass
-
-    def warm_up(self) -> None:
-        pass
 
     def clone(self, reference: Pcm, text: str, language: str, speed: float) -> CloneResult:
         self.references.append(reference.duration_seconds)
@@ -135,3 +129,24 @@ def scripted_stt_engines(recognizer: ScriptedRecognizer) -> SttEngines:
     card = ModelCard("whisper", "Fake", ModelKind.STT, Tier.FREE, ("en",))
     spec = EngineSpec[Recognizer](card, factory=lambda: recognizer)
     return SttEngines(EngineRegistry([spec], enabled=["whisper"], default_model="whisper"), _absent, _absent)
+
+
+class ToneEmbedder:
+    """Stands in for a model on audio whose sample values name the speaker (1.0, 2.0, ...):
+    a clip's embedding is the one-hot of its speaker, so clips of one speaker are identical."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def load(self) -> None:
+        pass
+
+    def embed(self, audio: np.ndarray) -> np.ndarray:
+        return self.embed_many([audio])[0]
+
+    def embed_many(self, clips: Sequence[np.ndarray]) -> np.ndarray:
+        self.calls += 1
+        rows = np.zeros((len(clips), 8), np.float32)
+        for row, clip in zip(rows, clips, strict=True):
+            row[round(float(np.median(clip)))] = 1.0
+        return rows

@@ -14,33 +14,13 @@ from services.stt.recognizer import SAMPLE_RATE, Segment, Transcript, Word
 from speechmesh.common.errors import InvalidArgument
 from speechmesh.speakers.dvector import DVectorEmbedder
 from tests.conftest import TURNS, Dialog
+from tests.fakes import ToneEmbedder
 
 # The label each turn should get: voices are numbered in order of first appearance.
 EXPECTED = [f"SPEAKER_{list(dict.fromkeys(voice for voice, _ in TURNS)).index(voice):02d}" for voice, _ in TURNS]
 
 
 # ---------------------------------------------------------------- without models
-
-
-class ToneEmbedder:
-    """Stands in for a model on audio whose sample values name the speaker (1.0, 2.0, ...):
-    a clip's embedding is the one-hot of its speaker, so clips of one speaker are identical."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def load(self) -> None:
-        pass
-
-    def embed(self, audio: np.ndarray) -> np.ndarray:
-        return self.embed_many([audio])[0]
-
-    def embed_many(self, clips: Sequence[np.ndarray]) -> np.ndarray:
-        self.calls += 1
-        rows = np.zeros((len(clips), 8), np.float32)
-        for row, clip in zip(rows, clips, strict=True):
-            row[round(float(np.median(clip)))] = 1.0
-        return rows
 
 
 def tone_dialog(turns: Sequence[tuple[int, int]], pause: float = 0.5) -> tuple[np.ndarray, Transcript]:

@@ -11,22 +11,13 @@ import numpy as np
 import pytest
 
 from speechmesh.common import limits
-from speechmesh.common.audio import FORMATS, OutputFormat, Pcm, encode_audio
+from speechmesh.common.audio import FORMATS, Pcm, encode_audio
+from tests.conftest import SEED_CONTAINERS as CONTAINERS
 from tests.conftest import TURNS, word_error_rate
 
 pytestmark = pytest.mark.slow
 
 SENTENCE = "The museum opens at nine and closes early on Sundays."
-# The containers the seed page lists; MP4 and WebM are built here as a phone or browser would.
-CONTAINERS = {
-    "mp3": FORMATS["mp3"],
-    "wav": FORMATS["wav"],
-    "flac": FORMATS["flac"],
-    "ogg": FORMATS["ogg"],
-    "m4a": FORMATS["m4a"],
-    "mp4": OutputFormat("mp4", "mp4", "aac", "audio/mp4", False, True, default_bitrate_kbps=128),
-    "webm": OutputFormat("webm", "webm", "libopus", "audio/webm", True, True, fixed_rate=48_000),
-}
 
 
 @pytest.fixture(scope="module")

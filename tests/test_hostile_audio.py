@@ -35,15 +35,22 @@ from services.stt.settings import StreamingSettings, SttSettings
 from services.tts.server import create_server as create_tts_server
 from services.tts.settings import TtsSettings
 from speechmesh.common import cancel, limits
-from speechmesh.common.audio import FORMATS, OutputFormat, Pcm, decode_audio, encode_audio, resample
+from speechmesh.common.audio import FORMATS, Pcm, decode_audio, encode_audio, resample
 from speechmesh.common.chunks import chunked
 from speechmesh.common.errors import AudioTooLong, Cancelled, InvalidAudio
 from speechmesh.runtime import Blocking, stop_server
 from speechmesh.runtime.status import error_info
 from speechmesh.runtime.uploads import SPOOL_MEMORY_BYTES, read_audio
 from speechmesh.v1 import stt_pb2, stt_pb2_grpc, tts_pb2, tts_pb2_grpc
-from tests.conftest import running_gateway, wait_serving
-from tests.fakes import ScriptedCloner, ScriptedRecognizer, ScriptedSynthesizer, scripted_registry, scripted_stt_engines
+from tests.conftest import SEED_CONTAINERS, running_gateway, wait_serving
+from tests.fakes import (
+    ScriptedCloner,
+    ScriptedRecognizer,
+    ScriptedSynthesizer,
+    ToneEmbedder,
+    scripted_registry,
+    scripted_stt_engines,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -215,25 +222,17 @@ async def test_uploads_spool_to_disk_and_decode_from_the_file() -> None:
 # ---------------------------------------------------------------- cooperative cancellation
 
 
-class TrippingEmbedder:
+class TrippingEmbedder(ToneEmbedder):
     """Trips the cancellation token of the work it runs in on its first call, as a client
     leaving mid-diarization would."""
 
     def __init__(self, token: threading.Event) -> None:
+        super().__init__()
         self.token = token
-        self.calls = 0
-
-    def load(self) -> None:
-        pass
-
-    def embed(self, audio: np.ndarray) -> np.ndarray:
-        return self.embed_many([audio])[0]
 
     def embed_many(self, clips: Sequence[np.ndarray]) -> np.ndarray:
-        self.calls += 1
         self.token.set()
-        rows = np.random.default_rng(self.calls).standard_normal((len(clips), 8))
-        return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+        return super().embed_many(clips)
 
 
 def test_diarization_stops_between_embedding_batches() -> None:
@@ -492,17 +491,7 @@ async def test_a_cancelled_synthesis_stops_between_sentences() -> None:
 # ---------------------------------------------------------------- fuzzing the decoder
 
 # Every container the API accepts, as a phone, a browser or an encoder would write it.
-CONTAINERS = {
-    "wav": FORMATS["wav"],
-    "flac": FORMATS["flac"],
-    "mp3": FORMATS["mp3"],
-    "ogg": FORMATS["ogg"],
-    "opus": FORMATS["opus"],
-    "aac": FORMATS["aac"],
-    "m4a": FORMATS["m4a"],
-    "mp4": OutputFormat("mp4", "mp4", "aac", "audio/mp4", False, True, default_bitrate_kbps=64),
-    "webm": OutputFormat("webm", "webm", "libopus", "audio/webm", True, True, fixed_rate=48_000),
-}
+CONTAINERS = {**SEED_CONTAINERS, "opus": FORMATS["opus"], "aac": FORMATS["aac"]}
 FUZZ_MAX_SECONDS = 10.0
 FUZZ_EXAMPLES = 1000
 # The fuzz's address space: what it has after imports plus this. A decoded file within the

@@ -47,8 +47,8 @@ async def clone(request: Request, caller: Caller = Depends(authenticate)) -> Res
     """Multipart: reference_audio (10-30 s recommended, max 20 MB), text, model, format, language."""
     with await read_multipart(request, {"reference_audio": limits.CLONE_REFERENCE_MAX_BYTES}) as form:
         upload = form.file("reference_audio")
-        text = form.value("text") or ""
-        if not text.strip():
+        text = form.value("text")
+        if text is None:
             raise ApiError(400, "bad_request", "'text' is required: what should the cloned voice say?", param="text")
         check_text_length(caller, text, "text")
         problem = text_problem(text)

@@ -54,8 +54,6 @@ def base_language(code: str) -> str:
 
 
 def validate_text(text: str) -> None:
-    if not text.strip():
-        raise InvalidArgument("'text' must contain something to say; it is empty or only whitespace.", param="text")
     problem = text_problem(text)
     if problem:
         raise InvalidArgument(f"'text' {problem}.", param="text")
@@ -77,10 +75,9 @@ def plan_synthesis(
         )
     if voice and not model:
         # Voice ids are unique across models: a voice names its model (an alias, its own).
-        engines = registry.engines()
-        model = next((m for m, e in engines.items() if any(v.id == voice for v in e.voices())), "")
-        if not model and (alias := aliases.resolve(voice, engines)):
-            model = alias[0].model
+        model = next((m for m, e in registry.engines().items() if any(v.id == voice for v in e.voices())), "")
+        if not model and voice in aliases.HOSTED_VOICES:
+            model = aliases.HOSTED_VOICES[voice].model
     model_id, engine = registry.get(model)
     voices = list(engine.voices())
     wanted = base_language(language) if language else ""
