@@ -1,8 +1,19 @@
-# speechmesh: `make run` installs everything and starts the services; `make test` runs the suite.
+# speechmesh: `make run` installs the default engines and starts the services; `make test`
+# installs everything (every extra) and runs the suite.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+# pyproject.toml's extras in the venv. `make install`/`make run` install the lean set: the
+# default engines, the gateway, and what `make run` runs (grpc_tools, supervisord). Engines
+# that pull torch and transformers are opt-in: `make install EXTRAS=xtts` (comma-separated).
+# `make test` and `make lint` (CI) install `all`. $(EXTRAS_STAMP) lists what was asked for so
+# far; a run that asks for more reinstalls. pip removes nothing: `make clean` to go lean again.
+LEAN_EXTRAS := tts,stt,gateway,run
+EXTRAS ?=
+comma := ,
+WANTED_EXTRAS = $(sort $(subst $(comma), ,$(LEAN_EXTRAS) $(EXTRAS) $(CI_EXTRAS)))
+EXTRAS_STAMP := $(VENV)/.extras
 APT := $(VENV)/.apt
 # Debian packages the TTS engines run: espeak-ng and festival (+ two voices) are CLIs.
 APT_PACKAGES := espeak-ng festival festvox-us-slt-hts festvox-kallpc16k
@@ -12,7 +23,7 @@ GENERATED := speechmesh/v1/.generated
 MODELS_DIR := var/models
 WHISPER_BASE := $(MODELS_DIR)/whisper-base/model.bin
 
-.PHONY: install proto models run test lint clean
+.PHONY: install proto models run test lint clean FORCE
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,11 +37,16 @@ $(APT): | $(BIN)/python
 	fi
 	touch $@
 
+# Rewritten (so newer than $(INSTALLED)) only when it gains an extra.
+$(EXTRAS_STAMP): FORCE | $(BIN)/python
+	@have="$$(cat $@ 2>/dev/null)"; want="$$(echo $$have $(WANTED_EXTRAS) | tr ' ' '\n' | sort -u | xargs)"; \
+	if [ "$$have" != "$$want" ]; then echo "$$want" > $@; fi
+
 # torchaudio's PyPI build links CUDA libraries that a CPU machine lacks; without its
 # extension it runs as pure Python, which is all XTTS needs (see pyproject.toml).
-$(INSTALLED): pyproject.toml | $(BIN)/python $(APT)
+$(INSTALLED): pyproject.toml $(EXTRAS_STAMP) | $(BIN)/python $(APT)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[all]'
+	$(BIN)/python -m pip install --quiet -e ".[$$(tr ' ' ',' < $(EXTRAS_STAMP))]"
 	find $(VENV) -path '*/site-packages/torchaudio/lib/*.so' -delete
 	touch $@
 
@@ -60,12 +76,16 @@ run: proto models
 	mkdir -p "$$SPEECHMESH_RUN_DIR"
 	$(BIN)/supervisord -c supervisord.conf
 
+# CI (.ci/run) installs and tests every engine, XTTS included.
+test lint: CI_EXTRAS := all
+
 test: proto models
 	$(BIN)/python -m pytest
 
 lint: proto
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) speechmesh/v1 var .pytest_cache *.egg-info

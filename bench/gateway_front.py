@@ -29,7 +29,7 @@ from pathlib import Path
 
 import httpx
 
-from gateway.keystore import KeyStore
+from bench.harness import bench_key
 
 REQUESTS = {
     "GET /healthz": ("GET", "/healthz", None),
@@ -97,7 +97,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         database = Path(folder) / "bench.db"
-        key = KeyStore(database).create("bench", "pro")[1]
+        key = asyncio.run(bench_key(database, "pro"))
         results: dict[tuple[str, bool], list[float]] = {}
         with gateway(18101, database, bare=False) as guarded, gateway(18102, database, bare=True) as bare:
             for _ in range(args.rounds):

@@ -11,8 +11,17 @@ from pathlib import Path
 import httpx
 
 from gateway.background import serve_in_background
-from gateway.keystore import KeyStore
 from gateway.settings import GatewaySettings
+from gateway.store.stores import open_stores
+
+
+async def bench_key(database: Path, plan: str) -> str:
+    """A new API key in the gateway database at `database`."""
+    stores = await open_stores(GatewaySettings(database_path=database))
+    try:
+        return (await stores.keys.create("bench", plan))[1]
+    finally:
+        await stores.close()
 
 
 @contextlib.asynccontextmanager
@@ -22,7 +31,7 @@ async def gateway_client(timeout: float = 600, **settings: object) -> AsyncItera
         database = Path(folder) / "bench.db"
         config = GatewaySettings(database_path=database, log_level="WARNING", **settings)
         async with serve_in_background(config) as base_url:
-            key = KeyStore(database).create("bench", "enterprise")[1]
+            key = await bench_key(database, "enterprise")
             headers = {"Authorization": f"Bearer {key}"}
             async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=timeout) as http:
                 yield http

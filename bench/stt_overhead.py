@@ -31,7 +31,10 @@ from services.stt.weights import install_whisper_base, whisper_base_path
 from services.tts.engines.piper import PiperSynthesizer
 from services.tts.settings import PiperSettings
 from services.tts.synthesizer import SynthesisOptions
-from speechmesh.common.audio import FORMATS, Pcm, decode_audio, encode_audio
+from speechmesh.common.audio.decode import decode_audio
+from speechmesh.common.audio.encode import encode_audio
+from speechmesh.common.audio.formats import FORMATS
+from speechmesh.common.audio.pcm import Pcm
 
 # Distinct sentences: repeated text makes Whisper fall back to sampling, which would
 # measure the fallback instead of the mesh.

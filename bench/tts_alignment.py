@@ -26,8 +26,10 @@ from services.stt.weights import install_whisper_base
 from services.tts.engines.piper import PiperSynthesizer
 from services.tts.settings import PiperSettings
 from services.tts.synthesizer import SynthesisOptions
-from speechmesh.common.audio import FORMATS, Pcm, encode_audio
-from speechmesh.runtime import stop_server
+from speechmesh.common.audio.encode import encode_audio
+from speechmesh.common.audio.formats import FORMATS
+from speechmesh.common.audio.pcm import Pcm
+from speechmesh.runtime.server import stop_server
 from speechmesh.v1 import stt_pb2, stt_pb2_grpc
 
 TEXTS = (

@@ -24,7 +24,7 @@ import numpy as np
 from services.tts.registry import build_engines
 from services.tts.settings import TtsSettings
 from services.tts.synthesizer import SynthesisOptions
-from speechmesh.common.audio import Pcm
+from speechmesh.common.audio.pcm import Pcm
 
 REFERENCE_TEXT = (
     "My grandmother grew tomatoes behind the house every summer. She said the secret was patience, "

@@ -28,8 +28,9 @@ from services.tts.sentences import split_sentences
 from services.tts.server import create_server
 from services.tts.settings import TtsSettings
 from services.tts.synthesizer import SynthesisOptions
-from speechmesh.common.audio import FORMATS, StreamEncoder
-from speechmesh.runtime import stop_server
+from speechmesh.common.audio.encode import StreamEncoder
+from speechmesh.common.audio.formats import FORMATS
+from speechmesh.runtime.server import stop_server
 
 TEXT = " ".join(
     [

@@ -1,4 +1,5 @@
-"""`create_app(settings)`: the FastAPI application with its upstream channels and key store."""
+"""`create_app(settings)`: the FastAPI application with its service clients, stores and
+admission point."""
 
 from __future__ import annotations
 
@@ -6,39 +7,45 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from opentelemetry.trace import TracerProvider
 
-from gateway.audit import CloneAudit
+from gateway.admission import AdmissionMiddleware
 from gateway.connection import ConnectionGuard
 from gateway.errors import install_error_handlers
-from gateway.keystore import KeyStore
 from gateway.openapi import install_openapi
+from gateway.policy import PlanPolicy
 from gateway.previews import PreviewCache
 from gateway.routers import catalog, clone, health, openai_audio, openai_speech, stt, tts
-from gateway.settings import GatewaySettings
+from gateway.settings import GatewaySettings, client_config
 from gateway.signing import UrlSigner
-from gateway.upstreams import Upstreams
+from gateway.store.stores import open_stores
+from speechmesh.clients.mesh import Mesh
+from speechmesh.common.tracing import tracer_provider as configured_tracer_provider
 
 
-def create_app(settings: GatewaySettings) -> FastAPI:
+def create_app(settings: GatewaySettings, tracer_provider: TracerProvider | None = None) -> FastAPI:
+    """Spans of each request and its service calls go to `tracer_provider`, or to the one
+    `settings.tracing` makes (none by default)."""
+    provider = tracer_provider or configured_tracer_provider(settings.tracing, "gateway")
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
-        app.state.keys = KeyStore(settings.database_path)
-        app.state.audit = CloneAudit(settings.database_path)
-        app.state.upstreams = Upstreams(settings)
+        app.state.stores = await open_stores(settings)
+        app.state.policy = PlanPolicy()
+        app.state.mesh = Mesh(client_config(settings), provider)
         app.state.previews = PreviewCache()
         secret = settings.url_signing_secret
         app.state.signer = UrlSigner(
-            secret.get_secret_value().encode() if secret else app.state.keys.url_signing_secret(),
+            secret.get_secret_value().encode() if secret else await app.state.stores.keys.url_signing_secret(),
             settings.signed_url_seconds,
         )
         try:
             yield
         finally:
             app.state.previews.close()
-            await app.state.upstreams.close()
-            app.state.keys.close()
-            app.state.audit.close()
+            await app.state.mesh.close()
+            await app.state.stores.close()
 
     app = FastAPI(
         title="speechmesh",
@@ -49,11 +56,18 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     )
     install_error_handlers(app)
     install_openapi(app)
+    # The last added runs first: tracing, then admission (its headers and settlement also
+    # cover the connection guard's 408s and a cancelled request), then the guard.
     app.add_middleware(
         ConnectionGuard,
         idle_seconds=settings.body_idle_seconds,
         min_bytes_per_second=settings.body_min_bytes_per_second,
     )
+    app.add_middleware(AdmissionMiddleware)
+    if provider is not None:
+        from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+        app.add_middleware(OpenTelemetryMiddleware, tracer_provider=provider)
     routers = (
         tts.router,
         clone.router,

@@ -10,6 +10,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import uvicorn
+from opentelemetry.trace import TracerProvider
 
 from gateway.app import create_app
 from gateway.http_protocol import http_protocol
@@ -17,10 +18,12 @@ from gateway.settings import GatewaySettings
 
 
 @contextlib.asynccontextmanager
-async def serve_in_background(settings: GatewaySettings) -> AsyncIterator[str]:
+async def serve_in_background(
+    settings: GatewaySettings, tracer_provider: TracerProvider | None = None
+) -> AsyncIterator[str]:
     """Yields the base URL of a gateway bound to 127.0.0.1 on a free port."""
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, tracer_provider),
         host="127.0.0.1",
         port=0,
         log_config=None,

@@ -3,7 +3,7 @@
 FastAPI reads and parses a declared body parameter before any dependency runs, so a
 client without a key could make the gateway read and parse hundreds of megabytes before
 its 401. Routes with JSON bodies therefore take them through `json_body(Model)`, a
-dependency that authenticates first, then reads at most what the caller's plan can
+dependency that admits the request first (gateway/admission.py), then reads at most what the caller's plan can
 need, counting bytes as they arrive (a declared Content-Length above the bound is
 refused before reading), and validates with the model.
 """
@@ -17,7 +17,7 @@ from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
-from gateway.auth import Caller, authenticate
+from gateway.admission import Ticket, admit
 from gateway.errors import ApiError
 from gateway.plans import Plan
 
@@ -58,8 +58,8 @@ def _too_large(limit: int) -> ApiError:
 def json_body(model: type[M]) -> Callable[..., Awaitable[M]]:
     """A dependency giving the request's body as `model`, read only once the key is known."""
 
-    async def dependency(request: Request, caller: Caller = Depends(authenticate)) -> M:
-        raw = await read_body(request, json_limit(caller.plan))
+    async def dependency(request: Request, ticket: Ticket = Depends(admit)) -> M:
+        raw = await read_body(request, json_limit(ticket.caller.plan))
         try:
             return model.model_validate_json(raw)
         except ValidationError as error:

@@ -58,7 +58,7 @@ class ConnectionGuard:
             if not request.abandoned:
                 raise
             # Cancelled here because the client left: nobody is waiting for an answer.
-            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]  # None only outside a task
         finally:
             request.close()
 

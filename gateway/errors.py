@@ -2,13 +2,14 @@
 
 Every error leaves as `{"error": {"code", "message", ...fields}}`. Services attach a
 google.rpc.ErrorInfo to their status; its metadata become the extra fields (e.g.
-`param`, `model`). Unexpected exceptions are logged and answered with a generic 500:
-a stack trace never reaches a client.
+`param`, `model`). Unexpected exceptions are logged and answered with a generic 500 by
+the admission middleware (gateway/admission.py): a stack trace never reaches a client.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 import grpc
 from fastapi import FastAPI, Request
@@ -18,7 +19,7 @@ from grpc_status import rpc_status
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
-from gateway.upstreams import called
+from speechmesh.clients.calls import called
 from speechmesh.runtime.status import error_info
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,11 @@ class ApiError(Exception):
 
 
 def error_response(
-    status: int, code: str, message: str, fields: dict | None = None, headers: dict | None = None
+    status: int,
+    code: str,
+    message: str,
+    fields: Mapping[str, object] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     return JSONResponse(
         {"error": {"code": code, "message": message, **(fields or {})}}, status_code=status, headers=headers
@@ -71,7 +76,8 @@ def error_response(
 
 def rpc_error_response(error: grpc.aio.AioRpcError, request: Request) -> JSONResponse:
     try:
-        info = error_info(rpc_status.from_call(error))
+        # grpc-status types from_call for sync calls; an aio error has the same accessors.
+        info = error_info(rpc_status.from_call(error))  # type: ignore[arg-type]
     except ValueError:  # details that do not match the status: gRPC replaced a service's own
         info = None
     fields = dict(info.metadata) if info else {}
@@ -84,7 +90,7 @@ def rpc_error_response(error: grpc.aio.AioRpcError, request: Request) -> JSONRes
     headers = None
     if grpc_code is grpc.StatusCode.UNAVAILABLE:
         # How long until the upstream should be back, from its watched health.
-        headers = {"Retry-After": str(request.app.state.upstreams.availability.retry_after(called()))}
+        headers = {"Retry-After": str(request.app.state.mesh.availability.retry_after(called()))}
         if info is None:
             message = "The upstream service is not reachable yet; retry in a few seconds."
     elif (status, code) == INTERNAL:
@@ -139,8 +145,3 @@ def install_error_handlers(app: FastAPI) -> None:
         # Nobody reads this reply; the work for the request stops here.
         log.info("client disconnected while sending its request", extra={"path": request.url.path})
         return error_response(400, "bad_request", "The client closed the connection before its request was complete.")
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, error: Exception) -> JSONResponse:
-        log.exception("unhandled error", extra={"path": request.url.path})
-        return error_response(*INTERNAL, "Internal server error; please retry later.")

@@ -1,20 +1,21 @@
 """`python -m gateway.first_run`, started once by `make run` (supervisord.conf) beside the services.
 
 Makes sure a local API key exists (kept beside the key database, var/first-run-key, mode
-600), waits until the gateway reports every service ready, prints a first request to try,
+600), waits until the gateway reports every capability serving, prints a first request to try,
 and exits; supervisord does not start it again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import time
 import urllib.error
 import urllib.request
 
-from gateway.keystore import KeyStore
 from gateway.settings import GatewaySettings
+from gateway.store.stores import open_stores
 
 WAIT_SECONDS = 300
 FIRST_REQUEST = {
@@ -25,15 +26,15 @@ FIRST_REQUEST = {
 }
 
 
-def _key(settings: GatewaySettings) -> str:
+async def _key(settings: GatewaySettings) -> str:
     path = settings.database_path.parent / "first-run-key"
-    store = KeyStore(settings.database_path)
+    stores = await open_stores(settings)
     try:
-        if path.exists() and store.lookup(path.read_text().strip()):
+        if path.exists() and await stores.keys.lookup(path.read_text().strip()):
             return path.read_text().strip()
-        _, secret = store.create("make-run", "pro")
+        _, secret = await stores.keys.create("make-run", "pro")
     finally:
-        store.close()
+        await stores.close()
     path.touch(mode=0o600)
     path.write_text(secret + "\n")
     return secret
@@ -44,7 +45,8 @@ def _wait_ready(base: str) -> bool:
     while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(f"{base}/readyz", timeout=2) as reply:
-                if reply.status == 200:
+                # Ready answers 200 while services still load: wait for every capability.
+                if all(state == "serving" for state in json.load(reply)["capabilities"].values()):
                     return True
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
@@ -54,7 +56,7 @@ def _wait_ready(base: str) -> bool:
 
 def main() -> None:
     settings = GatewaySettings()
-    secret = _key(settings)
+    secret = asyncio.run(_key(settings))
     base = f"http://{settings.host}:{settings.port}"
     if not _wait_ready(base):
         print(f"speechmesh did not become ready within {WAIT_SECONDS} s; see the logs above.", file=sys.stderr)

@@ -70,6 +70,8 @@ def _json_error(status: int, code: str, message: str) -> bytes:
 class GatewayHttpProtocol(H11Protocol):
     header_timeout_seconds = 10.0
 
+    # uvicorn's signature (narrower than asyncio.Protocol's, ignored there too), and a proxy in
+    # place of its transport: _LingeringTransport passes on all it does not change.
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._header_timer: asyncio.TimerHandle | None = None
         self._lingering = _LingeringTransport(transport, self.loop, self._client_still_sending)

@@ -8,11 +8,12 @@ python -m gateway.keys revoke 3
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 
-from gateway.keystore import KeyStore
 from gateway.plans import PLANS
 from gateway.settings import GatewaySettings
+from gateway.store.stores import open_stores
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,22 +25,24 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("list", help="list keys (never their secrets)")
     revoke = commands.add_parser("revoke", help="revoke a key by id")
     revoke.add_argument("id", type=int)
-    args = parser.parse_args(argv)
+    return asyncio.run(_run(parser.parse_args(argv)))
 
-    store = KeyStore(GatewaySettings().database_path)
+
+async def _run(args: argparse.Namespace) -> int:
+    stores = await open_stores(GatewaySettings())
     try:
         if args.command == "create":
-            _, secret = store.create(args.name, args.plan)
+            _, secret = await stores.keys.create(args.name, args.plan)
             print(secret)
         elif args.command == "list":
-            for key in store.list():
+            for key in await stores.keys.list():
                 state = f"revoked {key.revoked_at}" if key.revoked_at else "active"
                 print(f"{key.id}\t{key.prefix}...\t{key.plan}\t{key.name}\t{key.created_at}\t{state}")
-        elif not store.revoke(args.id):
+        elif not await stores.keys.revoke(args.id):
             print(f"no active key with id {args.id}", file=sys.stderr)
             return 1
     finally:
-        store.close()
+        await stores.close()
     return 0
 
 

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from speechmesh.clients.config import ClientConfig, ServiceTarget
+
+_STT_REPLY_MAX_BYTES = 64 * 1024 * 1024
 
 
 class GatewaySettings(BaseSettings):
@@ -13,14 +18,30 @@ class GatewaySettings(BaseSettings):
 
     host: str = Field("127.0.0.1", description="Address the HTTP server binds.")
     port: int = Field(8000, ge=0, le=65535, description="HTTP port.")
-    database_path: Path = Field(Path("var/speechmesh.db"), description="SQLite file holding API keys.")
-    tts_address: str = Field("127.0.0.1:50051", description="host:port of the TTS gRPC service.")
+    database_path: Path = Field(Path("var/speechmesh.db"), description="SQLite file of the gateway's data.")
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy async URL of the gateway's database (postgresql+asyncpg://...); "
+        "unset: SQLite at database_path.",
+    )
+    key_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="How long a live API key is remembered after a lookup: a key revoked by another "
+        "process (the key CLI, another replica) keeps working here that long. 0: look up every request.",
+    )
+    tts_address: str = Field(
+        "127.0.0.1:50051",
+        description="gRPC target of the TTS service: host:port, or dns:///name:port for every replica.",
+    )
     tts_routes: dict[str, str] = Field(
         {},
-        description="Per-model TTS pods: model id -> host:port of the TTS service serving it "
-        '(JSON, e.g. {"kokoro": "tts-kokoro:50051"}); other models go to tts_address.',
+        description="Per-model TTS pods: model id -> gRPC target of the TTS service serving it "
+        '(JSON, e.g. {"kokoro": "dns:///tts-kokoro-headless:50051"}); other models go to tts_address.',
     )
-    stt_address: str = Field("127.0.0.1:50052", description="host:port of the STT gRPC service.")
+    stt_address: str = Field("127.0.0.1:50052", description="gRPC target of the STT service.")
+    audio_address: str | None = Field(None, description="gRPC target of the Audio service; unset: not deployed.")
+    chat_address: str | None = Field(None, description="gRPC target of the Chat service; unset: not deployed.")
     rpc_timeout_seconds: float = Field(300.0, gt=0, description="Deadline of one upstream call.")
     stt_timeout_seconds: float = Field(
         3600.0, gt=0, description="Deadline of one transcription: 100 MB of audio can be hours of speech."
@@ -51,5 +72,31 @@ class GatewaySettings(BaseSettings):
         "Unset: one is made and kept in the database.",
     )
     signed_url_seconds: int = Field(86400, gt=0, description="How long a signed URL (a voice preview) stays valid.")
+    tracing: Literal["none", "console"] = Field(
+        "none", description="OpenTelemetry spans of each request and its upstream calls: none or console."
+    )
     log_level: str = Field("INFO", description="Python logging level name.")
     log_json: bool = Field(True, description="One JSON object per log line.")
+
+
+def client_config(settings: GatewaySettings) -> ClientConfig:
+    """The gateway's view of the mesh. A transcript of hours of speech with word times can
+    pass gRPC's 4 MB default reply size, hence STT's larger bound."""
+    return ClientConfig(
+        tts=ServiceTarget(
+            address=settings.tts_address, models=settings.tts_routes, timeout_seconds=settings.rpc_timeout_seconds
+        ),
+        stt=ServiceTarget(
+            address=settings.stt_address,
+            timeout_seconds=settings.stt_timeout_seconds,
+            max_receive_bytes=_STT_REPLY_MAX_BYTES,
+        ),
+        audio=ServiceTarget(address=settings.audio_address, timeout_seconds=settings.rpc_timeout_seconds)
+        if settings.audio_address
+        else None,
+        chat=ServiceTarget(address=settings.chat_address, timeout_seconds=settings.rpc_timeout_seconds)
+        if settings.chat_address
+        else None,
+        restart_seconds=settings.upstream_restart_seconds,
+        health_timeout_seconds=settings.health_timeout_seconds,
+    )

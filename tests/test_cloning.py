@@ -11,7 +11,8 @@ import pytest
 
 from services.tts import cloning
 from services.tts.cloning import VoiceProfile, adapt, nearest_voice, profile, similarity
-from speechmesh.common.audio import Pcm, resample
+from speechmesh.common.audio.pcm import Pcm
+from speechmesh.common.audio.resample import resample
 from speechmesh.common.errors import InvalidArgument, InvalidAudio
 from speechmesh.speakers.dvector import SAMPLE_RATE, DVectorEmbedder
 from tests.conftest import word_error_rate
@@ -138,13 +139,6 @@ def test_a_reference_without_voiced_speech_is_invalid_audio(samples: np.ndarray)
 
 
 # ---------------------------------------------------------------- real voices
-
-
-@pytest.fixture(scope="module")
-def embedder() -> DVectorEmbedder:
-    model = DVectorEmbedder(threads=2)
-    model.load()
-    return model
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from speechmesh.common.audio import FORMATS, Pcm, StreamEncoder, decode_audio, encode_audio, output_format
+from speechmesh.common.audio.decode import decode_audio
+from speechmesh.common.audio.encode import StreamEncoder, encode_audio
+from speechmesh.common.audio.formats import FORMATS, output_format
+from speechmesh.common.audio.pcm import Pcm
 from speechmesh.common.errors import InvalidArgument, InvalidAudio
 
 RATE = 22_050

@@ -111,13 +111,6 @@ def test_a_single_clip_is_one_speaker_without_embedding() -> None:
 # ---------------------------------------------------------------- with real models
 
 
-@pytest.fixture(scope="module")
-def embedder() -> DVectorEmbedder:
-    embedder = DVectorEmbedder(threads=2)
-    embedder.load()
-    return embedder
-
-
 def recognize(whisper, audio: np.ndarray) -> Transcript:
     segments, info = whisper.transcribe(audio, language="en", word_timestamps=True, vad_filter=True)
     converted = tuple(

@@ -97,6 +97,8 @@ async def test_health_and_metrics_endpoints(client) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     assert (await client.get("/readyz")).json() == {
         "ready": True,
+        "database": "reachable",
+        "capabilities": {"tts": "serving", "stt": "serving"},
         "upstreams": {"tts": "SERVING", "stt": "SERVING"},
     }
     metrics = await client.get("/metrics")

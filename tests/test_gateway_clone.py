@@ -8,9 +8,10 @@ import hashlib
 import numpy as np
 import pytest
 
-from gateway.audit import CloneAudit
 from speechmesh.common import limits
-from speechmesh.common.audio import FORMATS, Pcm, encode_audio
+from speechmesh.common.audio.encode import encode_audio
+from speechmesh.common.audio.formats import FORMATS
+from speechmesh.common.audio.pcm import Pcm
 from tests.conftest import CLONE_TEXT as TEXT
 from tests.conftest import decode, transcribe, word_error_rate
 
@@ -23,7 +24,7 @@ def post(http, reference: bytes | None, **fields):
 
 
 async def test_clone_answers_audio_with_similarity_and_is_audited(gateway, reference, whisper) -> None:
-    key, secret = gateway.keys.create("cloner", "pro")
+    key, secret = await gateway.keys.create("cloner", "pro")
     async with gateway.client(secret) as http:
         reply = await post(http, reference, text=TEXT)
     assert reply.status_code == 200, reply.text
@@ -32,9 +33,7 @@ async def test_clone_answers_audio_with_similarity_and_is_audited(gateway, refer
     assert similarity >= base and reply.headers["x-base-voice"]
     samples, rate = decode(reply.content)
     assert len(samples) / rate > 3 and word_error_rate(TEXT, transcribe(whisper, reply.content)) <= 0.35
-    audit = CloneAudit(gateway.database)
-    [record] = audit.records(key.id)
-    audit.close()
+    [record] = await gateway.stores.audit.records(key.id)
     assert record.reference_sha256 == hashlib.sha256(reference).hexdigest()
     assert (record.model, record.characters, record.reference_bytes) == ("world-adapt", len(TEXT), len(reference))
 

@@ -40,7 +40,7 @@ async def routed(pods: dict[str, str], tmp_path_factory: pytest.TempPathFactory)
 
 @pytest_asyncio.fixture(scope="module")
 async def client(routed: Gateway):
-    async with routed.client(routed.key()) as http:
+    async with routed.client(await routed.key()) as http:
         yield http
 
 
@@ -106,7 +106,7 @@ async def test_previews_and_readiness_span_the_pods(client, routed: Gateway) -> 
     preview = await client.get("/v1/voices/preview/festival-kal.mp3")
     assert preview.status_code == 200 and decode(preview.content)[0].size > 0
     ready = (await client.get("/readyz")).json()  # no STT service here
-    assert ready["upstreams"] == {"tts": "SERVING", "tts:festival": "SERVING", "stt": "UNREACHABLE"}
+    assert ready["upstreams"] == {"tts": "SERVING", "tts[festival]": "SERVING", "stt": "UNREACHABLE"}
 
 
 async def test_a_routed_pod_that_is_down_takes_only_its_models_away(
@@ -116,7 +116,10 @@ async def test_a_routed_pod_that_is_down_takes_only_its_models_away(
     # Port 9 (discard) has no gRPC server: the Festival pods are gone. Any SERVING gRPC server
     # stands in for STT here, since readiness only asks its health.
     options = {"tts_routes": {"festival": "127.0.0.1:9"}, "stt_address": pods["default"]}
-    async with running_gateway(pods["default"], database, **options) as gateway, gateway.client(gateway.key()) as http:
+    async with (
+        running_gateway(pods["default"], database, **options) as gateway,
+        gateway.client(await gateway.key()) as http,
+    ):
         voices = (await http.get("/v1/voices/")).json()["voices"]
         assert voices and {voice["model"] for voice in voices} == {"espeak"}
         models = {model["id"]: model for model in (await http.get("/v1/models/")).json()["models"]}
@@ -127,23 +130,24 @@ async def test_a_routed_pod_that_is_down_takes_only_its_models_away(
         assert down.status_code == 503 and down.json()["error"]["code"]
         assert (await http.post("/v1/tts/", json={"text": TEXT})).status_code == 200
         ready = await http.get("/readyz")
-        assert ready.status_code == 200 and ready.json()["upstreams"]["tts:festival"] == "UNREACHABLE"
+        assert ready.status_code == 200 and ready.json()["upstreams"]["tts[festival]"] == "UNREACHABLE"
         assert (await http.get("/v1/voices/?model=festival")).status_code == 503
 
 
 async def test_models_sharing_a_pod_share_its_channel() -> None:
-    from gateway.settings import GatewaySettings
-    from gateway.upstreams import Upstreams
+    from gateway.settings import GatewaySettings, client_config
+    from speechmesh.clients.mesh import Mesh
 
     routes = {"kokoro": "gpu:1", "xtts": "gpu:1", "espeak": "cpu:1", "piper": "cpu:1"}
-    upstreams = Upstreams(GatewaySettings(tts_address="cpu:1", tts_routes=routes))
+    mesh = Mesh(client_config(GatewaySettings(tts_address="cpu:1", tts_routes=routes)))
     try:
-        assert list(upstreams.tts_stubs) == ["tts", "tts:kokoro,xtts"]
-        assert [upstreams.tts_owner(model) for model in ("xtts", "piper", "festival", "")] == [
-            "tts:kokoro,xtts",
+        assert mesh.tts is not None
+        assert [endpoint.name for endpoint in mesh.tts.endpoints] == ["tts", "tts[kokoro,xtts]"]
+        assert [mesh.tts.endpoint(model).name for model in ("xtts", "piper", "festival", "")] == [
+            "tts[kokoro,xtts]",
             "tts",
             "tts",
             "tts",
         ]
     finally:
-        await upstreams.close()
+        await mesh.close()

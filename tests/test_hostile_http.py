@@ -18,9 +18,10 @@ import numpy as np
 import pytest
 from prometheus_client import REGISTRY
 
-from gateway.keystore import KeyStore
 from gateway.signing import UrlSigner
-from speechmesh.common.audio import FORMATS, Pcm, encode_audio
+from speechmesh.common.audio.encode import encode_audio
+from speechmesh.common.audio.formats import FORMATS
+from speechmesh.common.audio.pcm import Pcm
 from tests.conftest import running_gateway
 
 pytestmark = pytest.mark.slow
@@ -157,7 +158,7 @@ async def test_a_json_body_is_bounded_by_the_plan(client, gateway) -> None:
     head = request(
         "POST",
         "/v1/tts/",
-        {"Authorization": f"Bearer {gateway.key()}", "Content-Length": str(200 * 1024 * 1024)},
+        {"Authorization": f"Bearer {await gateway.key()}", "Content-Length": str(200 * 1024 * 1024)},
     )
     reply, took = await exchange(gateway.base_url, head + b"{")
     status, headers, _ = parse(reply)
@@ -233,7 +234,7 @@ async def impatient(tmp_path) -> AsyncIterator:
 
 
 async def test_a_body_that_never_arrives_is_408(impatient) -> None:
-    head = request("POST", "/v1/tts/", {"Authorization": f"Bearer {impatient.key()}", "Content-Length": "100"})
+    head = request("POST", "/v1/tts/", {"Authorization": f"Bearer {await impatient.key()}", "Content-Length": "100"})
     reply, took = await exchange(impatient.base_url, head + b'{"te')
     status, headers, body = parse(reply)
     assert (status, body["error"]["code"], headers["connection"]) == (408, "request_timeout", "close")
@@ -243,7 +244,8 @@ async def test_a_body_that_never_arrives_is_408(impatient) -> None:
 async def test_a_trickling_body_is_408(impatient) -> None:
     host, port = impatient.base_url.removeprefix("http://").split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
-    writer.write(request("POST", "/v1/tts/", {"Authorization": f"Bearer {impatient.key()}", "Content-Length": "1000"}))
+    key = await impatient.key()
+    writer.write(request("POST", "/v1/tts/", {"Authorization": f"Bearer {key}", "Content-Length": "1000"}))
 
     async def trickle() -> None:
         # A byte every 0.3 s: never idle for 0.5 s, but far below the minimum pace.
@@ -294,12 +296,12 @@ def count(code: str) -> float:
 
 
 async def test_a_client_that_leaves_cancels_its_transcription(gateway, speak) -> None:
-    long_speech = encode_audio(
-        speak("The committee met on Tuesday to discuss the budget for the coming year. " * 12), FORMATS["wav"]
-    )
+    # A minute of speech: one sentence said twelve times (made once, repeated).
+    sentence = speak("The committee met on Tuesday to discuss the budget for the coming year.")
+    long_speech = encode_audio(Pcm(np.tile(sentence.samples, 12), sentence.sample_rate), FORMATS["wav"])
     in_flight = {"service": "stt", "method": "Recognize"}
     cancelled = count("CANCELLED")
-    async with gateway.client(gateway.key()) as http:
+    async with gateway.client(await gateway.key()) as http:
         task = asyncio.create_task(
             http.post("/v1/stt/", files={"file": ("long.wav", long_speech)}, data={"model": "whisper"})
         )
@@ -324,7 +326,7 @@ async def test_previews_need_a_key_or_a_signature(client, gateway) -> None:
     voices = (await client.get("/v1/voices/?model=piper")).json()["voices"]
     signed = voices[0]["preview_url"]
     path = "/v1/voices/preview/en_US-joe-medium.mp3"
-    signer = UrlSigner(KeyStore(gateway.database).url_signing_secret(), 86400)
+    signer = UrlSigner(await gateway.keys.url_signing_secret(), 86400)
     async with gateway.client() as anonymous:
         assert_error(await anonymous.get(path), 401, "unauthorized")
         assert (await anonymous.get(signed)).status_code == 200

@@ -188,11 +188,39 @@ def _render_target(target: str) -> list[Obj]:
     return objects
 
 
+def _host_port(address: str) -> tuple[str, int]:
+    """The host (a Service name) and port of a gRPC target: `host:port` or `dns:///host:port`."""
+    target = address.removeprefix("dns:///")
+    assert ":/" not in target and not target.startswith("dns:"), f"{address}: a gRPC target form not handled here"
+    host, sep, port = target.rpartition(":")
+    assert sep and host and port.isdigit(), f"{address}: not host:port"
+    return host, int(port)
+
+
 def _service_port(objects: list[Obj], address: str) -> Obj:
-    """The Service port that `host:port` reaches (host is a Service name)."""
-    host, _, port = address.partition(":")
-    (found,) = [p for p in _named(objects, "Service", host)["spec"]["ports"] if p["port"] == int(port)]
+    """The Service port that `host:port` or `dns:///host:port` reaches (host is a Service name)."""
+    host, port = _host_port(address)
+    (found,) = [p for p in _named(objects, "Service", host)["spec"]["ports"] if p["port"] == port]
     return found
+
+
+def _assert_balanced_over_pods_of(objects: list[Obj], address: str, own: str) -> None:
+    """`address` is a dns:/// target whose headless Service resolves to the pods behind
+    `own` (a ClusterIP Service), one DNS record each, for the client's round_robin."""
+    assert address.startswith("dns:///"), f"{address}: gRPC round_robin needs the dns resolver"
+    host, port = _host_port(address)
+    headless, service = _named(objects, "Service", host), _named(objects, "Service", own)
+    assert headless["spec"].get("clusterIP") == "None", f"{address}: one DNS record per {own} pod needs headless"
+    assert service["spec"].get("clusterIP") != "None", f"{own}: the service's own Service keeps its ClusterIP"
+    assert headless["spec"]["selector"] == service["spec"]["selector"], f"{host} selects other pods than {own}"
+    assert _pods_behind(objects, address) == _pods_behind(objects, f"{own}:{_service_port(objects, address)['port']}")
+    # No kube-proxy in between: the client dials each pod's IP at the address's own port, so
+    # that port must be the container port the headless Service's targetPort names.
+    target = _service_port(objects, address)["targetPort"]
+    for name in _pods_behind(objects, address):
+        ports = [p for c in _containers(_named(objects, "Deployment", name)) for p in c.get("ports", [])]
+        targeted = {p["containerPort"] for p in ports if target in (p.get("name"), p["containerPort"])}
+        assert port in targeted, (address, name)
 
 
 def _quantity(value: str | int) -> float:
@@ -311,15 +339,17 @@ def _config(objects: list[Obj], deployment: str) -> dict[str, str]:
 
 
 def _pods_behind(objects: list[Obj], address: str) -> set[str]:
-    """The Deployments a `host:port` reaches: a Service's own, or through an Envoy listener."""
-    if not address.startswith("envoy:"):
-        selector = _named(objects, "Service", address.partition(":")[0])["spec"]["selector"]
+    """The Deployments a `host:port` (or `dns:///host:port`) reaches: a Service's own, or
+    through an Envoy listener."""
+    host, port = _host_port(address)
+    if host != "envoy":
+        selector = _named(objects, "Service", host)["spec"]["selector"]
     else:
         config = yaml.safe_load(_named(objects, "ConfigMap", "envoy-config")["data"]["envoy.yaml"])
         (listener,) = [
             item
             for item in config["static_resources"]["listeners"]
-            if item["address"]["socket_address"]["port_value"] == int(address.partition(":")[2])
+            if item["address"]["socket_address"]["port_value"] == port
         ]
         cluster_name = _envoy_route(config, listener["name"])["route"]["cluster"]
         (cluster,) = [c for c in config["static_resources"]["clusters"] if c["name"] == cluster_name]
@@ -397,21 +427,58 @@ def test_gateway_is_one_http_replica_on_a_persistent_database(rendered: tuple[st
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
     volume = next(v for v in _pod(deployment)["volumes"] if v["name"] == mounts[str(database.parent)])
     _named(objects, "PersistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"])
-    # Every upstream is reachable: its address names a Service port (the service's own, or Envoy's).
+    # Every upstream is reachable: its address names a Service port (a headless Service in
+    # front of the service's pods, or Envoy's) and reaches that service's pods. Without Envoy
+    # the gateway balances itself, so the address must give it every pod (dns:/// + headless).
     for name, _, port, _, _ in GRPC_SERVICES:
         address = env[f"SPEECHMESH_GATEWAY_{name.upper()}_ADDRESS"]
         assert _service_port(objects, address)["port"] == port, address
+        assert _pods_behind(objects, address) == {name}, address
+        if _host_port(address)[0] != "envoy":
+            _assert_balanced_over_pods_of(objects, address, name)
+    for address in json.loads(env["SPEECHMESH_GATEWAY_TTS_ROUTES"]).values():
+        if _host_port(address)[0] != "envoy":
+            (pod,) = _pods_behind(objects, address)
+            _assert_balanced_over_pods_of(objects, address, pod)
     # Uploads past 4 MiB spool to /tmp (up to 100 MiB each): the emptyDir must hold several.
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
     tmp = next(v for v in _pod(deployment)["volumes"] if v["name"] == mounts["/tmp"])
     assert _quantity(tmp["emptyDir"]["sizeLimit"]) >= 4 * 100 * 2**20
 
 
-def test_gateway_reaches_stt_directly_in_the_base() -> None:
-    (gateway,) = _containers(_named(render(K8S / "base"), "Deployment", "gateway"))
+def test_gateway_balances_over_headless_services_in_the_base() -> None:
+    objects = render(K8S / "base")
+    (gateway,) = _containers(_named(objects, "Deployment", "gateway"))
     env = _env(gateway)
-    assert env["SPEECHMESH_GATEWAY_STT_ADDRESS"] == "stt:50052"
-    assert env["SPEECHMESH_GATEWAY_TTS_ADDRESS"] == "tts:50051"
+    # Directly to the services (no proxy), through their headless Services, so the
+    # gateway's round_robin sees every ready pod and balances per call.
+    assert env["SPEECHMESH_GATEWAY_STT_ADDRESS"] == "dns:///stt-headless:50052"
+    assert env["SPEECHMESH_GATEWAY_TTS_ADDRESS"] == "dns:///tts-headless:50051"
+    routes = json.loads(env["SPEECHMESH_GATEWAY_TTS_ROUTES"])
+    assert routes == {"kokoro": "dns:///tts-kokoro-headless:50051"}
+    upstreams = {
+        "stt": env["SPEECHMESH_GATEWAY_STT_ADDRESS"],
+        "tts": env["SPEECHMESH_GATEWAY_TTS_ADDRESS"],
+        "tts-kokoro": routes["kokoro"],
+    }
+    for own, address in upstreams.items():
+        _assert_balanced_over_pods_of(objects, address, own)
+
+
+def test_every_grpc_service_has_a_headless_twin(rendered: tuple[str, list[Obj]]) -> None:
+    """`<name>-headless` (the gateway's dns:/// target and Envoy's STRICT_DNS cluster) selects
+    and exposes exactly what `<name>` does, without a ClusterIP."""
+    _, objects = rendered
+    names = [name for name, *_ in GRPC_SERVICES] + [pod for pod, _ in TTS_MODEL_PODS]
+    headless = {s["metadata"]["name"] for s in _of_kind(objects, "Service") if s["spec"].get("clusterIP") == "None"}
+    assert headless == {f"{name}-headless" for name in names}
+    for name in names:
+        service, twin = _named(objects, "Service", name), _named(objects, "Service", f"{name}-headless")
+        assert twin["spec"]["selector"] == service["spec"]["selector"], name
+        assert twin["spec"]["ports"] == service["spec"]["ports"], name
+        assert twin["metadata"]["labels"] == service["metadata"]["labels"], name
+        # Only ready pods get a DNS record: the gateway must not dial a pod still loading models.
+        assert not twin["spec"].get("publishNotReadyAddresses", False), name
 
 
 def test_services_select_pods_of_a_deployment_and_name_their_ports(rendered: tuple[str, list[Obj]]) -> None:

@@ -10,7 +10,9 @@ import numpy as np
 import openai
 import pytest
 
-from speechmesh.common.audio import Pcm, encode_audio, output_format
+from speechmesh.common.audio.encode import encode_audio
+from speechmesh.common.audio.formats import output_format
+from speechmesh.common.audio.pcm import Pcm
 from tests.conftest import decode, transcribe, word_error_rate
 
 pytestmark = pytest.mark.slow
@@ -20,7 +22,9 @@ TEXT = "The library opens at nine. Children can borrow three books a week. The c
 
 @pytest.fixture
 async def sdk(gateway):
-    async with openai.AsyncOpenAI(base_url=f"{gateway.base_url}/v1", api_key=gateway.key(), max_retries=0) as client:
+    async with openai.AsyncOpenAI(
+        base_url=f"{gateway.base_url}/v1", api_key=await gateway.key(), max_retries=0
+    ) as client:
         yield client
 
 
@@ -54,7 +58,7 @@ async def test_streaming_sends_audio_before_the_end(sdk, whisper):
 
 
 async def test_sse_delivers_base64_deltas_then_done(gateway, whisper):
-    async with gateway.client(gateway.key()) as http:
+    async with gateway.client(await gateway.key()) as http:
         body = {"model": "gpt-4o-mini-tts", "voice": "fable", "input": TEXT, "stream_format": "sse"}
         async with http.stream("POST", "/v1/audio/speech", json=body) as response:
             assert response.headers["content-type"].startswith("text/event-stream")
@@ -78,7 +82,7 @@ async def test_openai_speed_range_and_instructions(sdk):
 
 
 async def test_voices_map_to_installed_voices_and_native_ids_pass_through(gateway):
-    async with gateway.client(gateway.key()) as http:
+    async with gateway.client(await gateway.key()) as http:
         voices = (await http.get("/v1/voices/")).json()["voices"]
         loaded = {voice["id"] for voice in voices}
         for voice in ("alloy", "onyx", "nova"):

@@ -8,7 +8,9 @@ import re
 import openai
 import pytest
 
-from speechmesh.common.audio import FORMATS, Pcm, encode_audio
+from speechmesh.common.audio.encode import encode_audio
+from speechmesh.common.audio.formats import FORMATS
+from speechmesh.common.audio.pcm import Pcm
 from tests.conftest import word_error_rate, words
 
 pytestmark = pytest.mark.slow
@@ -23,7 +25,9 @@ def speech(speak) -> bytes:
 
 @pytest.fixture
 async def sdk(gateway):
-    async with openai.AsyncOpenAI(base_url=f"{gateway.base_url}/v1", api_key=gateway.key(), max_retries=0) as client:
+    async with openai.AsyncOpenAI(
+        base_url=f"{gateway.base_url}/v1", api_key=await gateway.key(), max_retries=0
+    ) as client:
         yield client
 
 

@@ -79,7 +79,7 @@ async def test_schemathesis_finds_nothing(gateway) -> None:
         f"{gateway.base_url}/openapi.json",
         # A Pro key: generated texts past its 5,000 characters are refused, not spoken.
         "--header",
-        f"Authorization: Bearer {gateway.key()}",
+        f"Authorization: Bearer {await gateway.key()}",
         "--checks",
         "all",
         # Valid data can still name a voice or model that does not exist (404).

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -13,7 +12,7 @@ from prometheus_client import REGISTRY
 
 from services.tts.server import create_server
 from services.tts.settings import TtsSettings
-from speechmesh.runtime import stop_server
+from speechmesh.runtime.server import stop_server
 from speechmesh.v1 import tts_pb2, tts_pb2_grpc
 from tests.conftest import running_service, wait_serving
 from tests.fakes import ScriptedSynthesizer, scripted_registry
@@ -60,14 +59,18 @@ async def test_health_is_not_serving_while_models_load_then_serving() -> None:
 async def test_a_slow_engine_call_does_not_block_health_or_other_calls() -> None:
     release = threading.Event()
     release.set()
-    async with running_service(scripted_registry(ScriptedSynthesizer(release, synth_seconds=1.5)), workers=2) as port:
+    hold = threading.Event()
+    engine = ScriptedSynthesizer(release, hold=hold)
+    async with running_service(scripted_registry(engine), workers=2) as port:
         await wait_serving(port)
         slow = asyncio.create_task(synthesize(port))
-        await asyncio.sleep(0.2)
-        started = time.perf_counter()
-        assert await health(port) == SERVING
-        assert time.perf_counter() - started < 0.5
-        assert not slow.done()
+        try:
+            assert await asyncio.to_thread(engine.entered.wait, 30)
+            # The engine call is held until health has answered: health cannot wait for it.
+            assert await health(port) == SERVING
+            assert not slow.done()
+        finally:
+            hold.set()
         await slow
 
 
@@ -95,14 +98,15 @@ async def test_graceful_shutdown_drains_health_first() -> None:
     release = threading.Event()
     release.set()
     settings = TtsSettings(port=0, workers=1, log_json=False)
-    server, port = await create_server(settings, scripted_registry(ScriptedSynthesizer(release, synth_seconds=0.5)))
+    engine = ScriptedSynthesizer(release, synth_seconds=0.5)
+    server, port = await create_server(settings, scripted_registry(engine))
     await wait_serving(port)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest())
         updates = aiter(watch)
         assert (await anext(updates)).status == SERVING
         in_flight = asyncio.create_task(_collect(channel))
-        await asyncio.sleep(0.1)
+        assert await asyncio.to_thread(engine.entered.wait, 30)
         stopping = asyncio.create_task(stop_server(server, grace=5))
         assert (await asyncio.wait_for(anext(updates), 2)).status == NOT_SERVING
         assert len(await in_flight) >= 2, "an in-flight call finishes within the grace period"
@@ -128,8 +132,10 @@ async def test_a_cancelled_stream_stops_synthesis_cleanly() -> None:
             call = stub.SynthesizeStream(tts_pb2.SynthesizeRequest(text="hi", output={"encoding": "WAV"}))
             await anext(aiter(call))
             call.cancel()
-        await asyncio.sleep(1.0)
+        # Its 20 blocks take 4 s; closed after the one in progress, the call ends sooner.
+        assert await asyncio.to_thread(engine.ended.wait, 30)
         assert engine.produced <= 3, "synthesis stops soon after the client leaves"
+        engine.synth_seconds = 0.0  # what follows only needs an answer
         assert await health(port) == SERVING
         assert len(await synthesize(port)) >= 2
     assert (REGISTRY.get_sample_value("speechmesh_rpc_total", internal) or 0) == internal_before

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from speechmesh.common.audio import FORMATS, encode_audio
+from speechmesh.common.audio.encode import encode_audio
+from speechmesh.common.audio.formats import FORMATS
 from tests.conftest import decode, transcribe, word_error_rate
 
 pytestmark = pytest.mark.slow
@@ -164,7 +165,7 @@ async def test_the_page_has_the_examples_it_shows() -> None:
 
 
 async def test_curl_examples(gateway, workdir: Path, whisper) -> None:
-    key = gateway.key()
+    key = await gateway.key()
     for example in [e for e in await seed_examples() if e.language == "curl"]:
         out = await run(["bash", "-euo", "pipefail", "-c", localized(example.code, gateway.base_url, key)], workdir)
         if example.name == "curl:/v1/tts/":
@@ -184,7 +185,7 @@ async def test_curl_examples(gateway, workdir: Path, whisper) -> None:
 async def test_python_examples(gateway, workdir: Path, whisper) -> None:
     # The page's Python examples continue one script (the later ones use its API_KEY).
     examples = [e.code for e in await seed_examples() if e.language == "python"]
-    script = localized("\n\n".join(examples), gateway.base_url, gateway.key())
+    script = localized("\n\n".join(examples), gateway.base_url, await gateway.key())
     out = await run([sys.executable, "-"], workdir, stdin=script)
     assert_speech((workdir / "output.mp3").read_bytes(), whisper, "Hello from TTS.ai!")
     assert word_error_rate(RECORDING, out.splitlines()[1]) <= 0.2, out
@@ -192,7 +193,7 @@ async def test_python_examples(gateway, workdir: Path, whisper) -> None:
 
 
 async def test_javascript_examples(gateway, workdir: Path, whisper) -> None:
-    key = gateway.key()
+    key = await gateway.key()
     tts, stt = [e.code for e in await seed_examples() if e.language == "javascript"]
     await run(["node", "--input-type=module"], workdir, stdin=NODE_PRELUDE + localized(tts, gateway.base_url, key))
     assert_speech((workdir / "played.audio").read_bytes(), whisper, "Hello from TTS.ai!")

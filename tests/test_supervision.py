@@ -21,7 +21,8 @@ import httpx
 import pytest
 from supervisor.xmlrpc import SupervisorTransport
 
-from gateway.keystore import KeyStore
+from gateway.settings import GatewaySettings
+from gateway.store.stores import open_stores
 
 pytestmark = pytest.mark.slow
 
@@ -198,12 +199,13 @@ async def test_a_killed_process_comes_back_and_takes_nothing_else_down(tmp_path:
 
         async def ready() -> bool:
             async with httpx.AsyncClient(base_url=stack.base_url, timeout=5) as probe:
-                return (await probe.get("/readyz")).status_code == 200
+                reply = await probe.get("/readyz")
+                return reply.status_code == 200 and set(reply.json()["capabilities"].values()) == {"serving"}
 
-        await wait_for(ready, "/readyz is 200", timeout=90)
-        keys = KeyStore(stack.database)
-        secret = keys.create("supervision", "pro")[1]
-        keys.close()
+        await wait_for(ready, "every capability serving", timeout=90)
+        stores = await open_stores(GatewaySettings(database_path=stack.database))
+        secret = (await stores.keys.create("supervision", "pro"))[1]
+        await stores.close()
         headers = {"Authorization": f"Bearer {secret}"}
         async with httpx.AsyncClient(base_url=stack.base_url, headers=headers, timeout=30) as http:
             speech = await http.post("/v1/tts/", json={"text": TEXT, "format": "wav"})
@@ -221,7 +223,7 @@ async def test_a_killed_process_comes_back_and_takes_nothing_else_down(tmp_path:
                     os.kill(old, signal.SIGKILL)
 
                     await wait_for(stack.restarted(victim, old), f"{victim} runs again", timeout=30)
-                    await wait_for(ready, f"/readyz is 200 after {victim} died", timeout=60)
+                    await wait_for(ready, f"every capability serving after {victim} died", timeout=60)
                     assert (await http.post("/v1/tts/", json={"text": TEXT, "format": "wav"})).status_code == 200
                     reply = await http.post("/v1/stt/", files={"file": ("speech.wav", load.wav, "audio/wav")})
                     assert reply.status_code == 200 and reply.json()["text"].strip()
@@ -239,7 +241,7 @@ async def test_a_killed_process_comes_back_and_takes_nothing_else_down(tmp_path:
             old = stack.pid("gateway")
             os.kill(old, signal.SIGKILL)
             await wait_for(stack.restarted("gateway", old), "the gateway runs again", timeout=30)
-            await wait_for(ready, "/readyz is 200 after the gateway died", timeout=60)
+            await wait_for(ready, "every capability serving after the gateway died", timeout=60)
             assert (await http.post("/v1/tts/", json={"text": TEXT, "format": "wav"})).status_code == 200
             reply = await http.post("/v1/stt/", files={"file": ("speech.wav", load.wav, "audio/wav")})
             assert reply.status_code == 200

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from speechmesh.common import limits
-from speechmesh.common.audio import FORMATS, Pcm, encode_audio
+from speechmesh.common.audio.encode import encode_audio
+from speechmesh.common.audio.formats import FORMATS
+from speechmesh.common.audio.pcm import Pcm
 from speechmesh.common.chunks import chunked
 from speechmesh.v1 import common_pb2, tts_pb2, tts_pb2_grpc
 from tests.conftest import CLONE_TEXT as TEXT
@@ -44,10 +46,24 @@ async def test_clone_is_closer_to_the_reference_than_its_base_voice(tts_channel,
     ("config", "code", "needle"),
     [
         ({"text": "hi", "model": "chatterbox"}, grpc.StatusCode.FAILED_PRECONDITION, "chatterbox"),
+        ({"text": "hi", "model": "cosyvoice2"}, grpc.StatusCode.FAILED_PRECONDITION, "cosyvoice2"),
+        ({"text": "hi", "model": "gpt-sovits", "language": "zh"}, grpc.StatusCode.FAILED_PRECONDITION, "gpt-sovits"),
         ({"text": "hi", "model": "piper"}, grpc.StatusCode.INVALID_ARGUMENT, "does not clone"),
+        ({"text": "hi", "model": "kokoro", "language": "ja"}, grpc.StatusCode.INVALID_ARGUMENT, "does not clone"),
         ({"text": "hi", "model": "nope"}, grpc.StatusCode.NOT_FOUND, "nope"),
         ({"text": "  "}, grpc.StatusCode.INVALID_ARGUMENT, "text"),
         ({"text": "hi", "language": "de"}, grpc.StatusCode.INVALID_ARGUMENT, "de"),
+        # Punctuation or symbols alone: the base voice says nothing (this was INTERNAL, a 500).
+        ({"text": "..."}, grpc.StatusCode.INVALID_ARGUMENT, "nothing"),
+        ({"text": "\u200b", "language": "en-US"}, grpc.StatusCode.INVALID_ARGUMENT, "nothing"),
+        (
+            {
+                "text": "\u2014 \u2026",
+                "output": common_pb2.AudioOutputSpec(encoding=common_pb2.FLAC, sample_rate_hertz=8000),
+            },
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "nothing",
+        ),
     ],
 )
 async def test_bad_clone_requests(tts_channel, reference, config, code, needle) -> None:

@@ -105,7 +105,8 @@ async def test_speed_changes_duration(tts_channel) -> None:
 @pytest.mark.parametrize(
     ("fields", "code", "needle"),
     [
-        ({"text": "hi", "speed": 4.5}, grpc.StatusCode.INVALID_ARGUMENT, "speed"),
+        ({"text": "hi", "speed": 0.2}, grpc.StatusCode.INVALID_ARGUMENT, "between 0.25 and 4.0"),
+        ({"text": "hi", "speed": 4.5}, grpc.StatusCode.INVALID_ARGUMENT, "between 0.25 and 4.0"),
         ({"text": "  \n "}, grpc.StatusCode.INVALID_ARGUMENT, "empty"),
         ({"text": "x" * 50_001}, grpc.StatusCode.INVALID_ARGUMENT, "50000"),
         (

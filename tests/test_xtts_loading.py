@@ -5,21 +5,27 @@ XTTS with coqui-tts (1 GPT layer, 64 channels, a character vocabulary, two speak
 latents come from noise), saves it in the release's layout (xtts-v2/ with config.json,
 model.pth, vocab.json, speakers_xtts.pth) and loads it through XttsSynthesizer. The audio
 is noise: what is checked is that the files, calls and shapes fit the coqui-tts API.
-`make install` installs coqui-tts (the `xtts` extra), so this runs in CI.
+`make test` installs coqui-tts (the opt-in `xtts` extra), so this runs in CI; the last test
+plays a lean install (`make install` without EXTRAS=xtts), where the packages are missing.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
+import grpc
 import numpy as np
 import pytest
 import torch
 
 from services.tts.engines.xtts import FILES, XttsSynthesizer, frontend_installed
-from services.tts.settings import XttsSettings
+from services.tts.registry import build_engines
+from services.tts.settings import TtsSettings, XttsSettings
 from services.tts.synthesizer import SynthesisOptions
 from speechmesh.common.errors import ModelUnavailable
+from speechmesh.v1 import models_pb2, models_pb2_grpc, tts_pb2, tts_pb2_grpc
+from tests.conftest import running_service, wait_serving
 
 pytestmark = pytest.mark.slow
 
@@ -117,3 +123,34 @@ def test_unreadable_weights_make_xtts_unavailable(tmp_path: Path) -> None:
         (folder / name).write_bytes(b"")
     with pytest.raises(ModelUnavailable, match="cannot read XTTS-v2"):
         XttsSynthesizer(tmp_path, XttsSettings()).load()
+
+
+async def test_without_the_xtts_extra_the_model_is_listed_unavailable_with_the_reason(
+    tmp_path: Path, monkeypatch
+) -> None:
+    # A lean install: neither coqui-tts nor torch can be imported (this process imported
+    # both above, so every module of theirs is hidden). Weight files are there, so the
+    # reason must come from the packages, not from the weights.
+    hidden = [name for name in sys.modules if name.split(".")[0] in ("TTS", "torch")]
+    for name in [*hidden, "TTS", "torch"]:
+        monkeypatch.setitem(sys.modules, name, None)
+    (tmp_path / "xtts-v2").mkdir()
+    for name in FILES:
+        (tmp_path / "xtts-v2" / name).write_bytes(b"")
+    engines = build_engines(TtsSettings(engines=["xtts"], cloners=[], default_model="xtts", models_dir=tmp_path))
+    async with running_service(engines) as port:
+        await wait_serving(port)
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            listed = await models_pb2_grpc.ModelCatalogStub(channel).ListModels(models_pb2.ListModelsRequest())
+            xtts = next(model for model in listed.models if model.id == "xtts")
+            assert xtts.state == models_pb2.UNAVAILABLE
+            assert "'xtts' extra" in xtts.unavailable_reason
+            assert "make install EXTRAS=xtts" in xtts.unavailable_reason
+            assert str(tmp_path) not in xtts.unavailable_reason  # client-facing: no server paths
+            stub = tts_pb2_grpc.TextToSpeechStub(channel)
+            for rpc in (stub.Synthesize, stub.SynthesizeStream):
+                with pytest.raises(grpc.aio.AioRpcError) as caught:
+                    async for _ in rpc(tts_pb2.SynthesizeRequest(text="Hello.", model="xtts"), timeout=30):
+                        pass
+                assert caught.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+                assert "make install EXTRAS=xtts" in (caught.value.details() or "")

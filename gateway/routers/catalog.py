@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
-import grpc
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from gateway.auth import authenticate
+from gateway.admission import admit
+from gateway.clients import mesh as mesh_of
+from gateway.clients import tts_client
 from gateway.errors import ApiError
 from gateway.openapi import AUTHENTICATED, BEARER, PLAIN_ERRORS, QUERY_ERRORS, binary, errors
 from gateway.preview_texts import preview_text
 from gateway.routers import both
 from gateway.schemas import Gender, ModelOut, ModelsOut, VoiceOut, VoicesOut
 from gateway.signing import EXPIRES_PATTERN, SIGNATURE_PATTERN
-from gateway.synthesis import collect
+from speechmesh.clients.mesh import Mesh
+from speechmesh.clients.tts import TtsClient
 from speechmesh.common import limits
 from speechmesh.convert import ENUM_BY_GENDER, GENDER_BY_ENUM
 from speechmesh.v1 import common_pb2, models_pb2, tts_pb2
@@ -59,42 +60,12 @@ def _model(info: models_pb2.ModelInfo) -> ModelOut:
     "/v1/models/",
     response_model=ModelsOut,
     responses=errors(*PLAIN_ERRORS),
-    dependencies=[Depends(authenticate)],
+    dependencies=[Depends(admit)],
     openapi_extra=AUTHENTICATED,
 )
-async def list_models(request: Request) -> ModelsOut:
-    upstreams = request.app.state.upstreams
-    catalogs = upstreams.catalogs
-    timeout = request.app.state.settings.health_timeout_seconds * 5
-    replies = await asyncio.gather(
-        *(stub.ListModels(models_pb2.ListModelsRequest(), timeout=timeout) for stub in catalogs.values()),
-        return_exceptions=True,
-    )
-    models: list[ModelOut] = []
-    failed: set[str] = set()
-    orphans: dict[str, models_pb2.ModelInfo] = {}
-    for name, reply in zip(catalogs, replies, strict=True):
-        if isinstance(reply, grpc.aio.AioRpcError):
-            log.warning("model listing failed", extra={"service": name, "grpc_code": reply.code().name})
-            failed.add(name)
-            continue
-        if isinstance(reply, BaseException):
-            raise reply
-        # Every TTS pod lists every TTS model (those it does not load as unavailable): keep
-        # each one's card from the pod that serves it.
-        for info in reply.models:
-            owner = upstreams.tts_owner(info.id) if info.type == models_pb2.TTS else name
-            if owner == name:
-                models.append(_model(info))
-            else:
-                orphans.setdefault(info.id, info)
-    # A model whose own pods did not answer is still listed, as unavailable, from another pod's card.
-    for info in orphans.values():
-        owner = upstreams.tts_owner(info.id)
-        if owner in failed:
-            reason = f"The pods serving it ({owner}) are unreachable; retry later."
-            models.append(_model(info).model_copy(update={"status": "unavailable", "unavailable_reason": reason}))
-    return ModelsOut(models=models)
+async def list_models(request: Request, mesh: Mesh = Depends(mesh_of)) -> ModelsOut:
+    models = await mesh.models(timeout=request.app.state.settings.health_timeout_seconds * 5)
+    return ModelsOut(models=[_model(info) for info in models])
 
 
 @both(
@@ -104,22 +75,24 @@ async def list_models(request: Request) -> ModelsOut:
     response_model=VoicesOut,
     response_model_exclude_none=True,
     responses=errors(*QUERY_ERRORS),
-    dependencies=[Depends(authenticate)],
+    dependencies=[Depends(admit)],
     openapi_extra=AUTHENTICATED,
 )
 async def list_voices(
     request: Request,
+    tts: TtsClient = Depends(tts_client),
     model: str | None = Query(None, max_length=limits.ID_MAX_CHARS, description="Only voices of this model id."),
     language: str | None = Query(
         None, max_length=limits.ID_MAX_CHARS, description="Only voices of this language code or locale."
     ),
     gender: Gender | None = Query(None, description="Only voices of this gender."),
 ) -> VoicesOut:
-    found = await request.app.state.upstreams.voices(
+    found = await tts.voices(
         tts_pb2.ListVoicesRequest(
-            model=model or "", language=language or "", gender=ENUM_BY_GENDER.get(gender or "", 0)
-        ),
-        timeout=request.app.state.settings.rpc_timeout_seconds,
+            model=model or "",
+            language=language or "",
+            gender=ENUM_BY_GENDER.get(gender or "", common_pb2.GENDER_UNSPECIFIED),
+        )
     )
     base = str(request.base_url)
     signer = request.app.state.signer
@@ -129,7 +102,7 @@ async def list_voices(
             name=voice.name,
             model=voice.model,
             language=voice.language,
-            gender=GENDER_BY_ENUM.get(voice.gender, "neutral"),  # type: ignore[arg-type]
+            gender=GENDER_BY_ENUM.get(voice.gender, "neutral"),
             preview_url=f"{base}{preview_path(voice.id)[1:]}?{signer.query(preview_path(voice.id))}",
             alias_of=voice.alias_of or None,
         )
@@ -155,6 +128,7 @@ def preview_path(voice_id: str) -> str:
 async def voice_preview(
     voice_id: str,
     request: Request,
+    tts: TtsClient = Depends(tts_client),
     expires: str | None = Query(
         None, pattern=EXPIRES_PATTERN, description="Expiry of a signed preview URL (from a voice listing)."
     ),
@@ -164,27 +138,23 @@ async def voice_preview(
     carries a signature and plays without a key for a day; otherwise a key is required."""
     signed = request.app.state.signer.verify(preview_path(voice_id), expires, signature)
     if not signed:
-        await authenticate(request)
-    upstreams = request.app.state.upstreams
-    timeout = request.app.state.settings.rpc_timeout_seconds
+        await admit(request)
 
     async def make() -> bytes:
-        voices = await upstreams.voices(tts_pb2.ListVoicesRequest(), timeout=timeout)
+        voices = await tts.voices(tts_pb2.ListVoicesRequest())
         voice = next((v for v in voices if v.id == voice_id), None)
         if voice is None:
             raise ApiError(404, "not_found", f"Voice '{voice_id}' does not exist; see /v1/voices/.", voice=voice_id)
         text, language = preview_text(voice.language, voice.name)
-        call = upstreams.tts(voice.model).Synthesize(
+        audio, _ = await tts.synthesize(
             tts_pb2.SynthesizeRequest(
                 text=text,
                 language=language,
                 model=voice.model,
                 voice=voice.id,
                 output=common_pb2.AudioOutputSpec(encoding=common_pb2.MP3),
-            ),
-            timeout=timeout,
+            )
         )
-        audio, _ = await collect(call)
         return audio
 
     audio = await request.app.state.previews.get(voice_id, make)

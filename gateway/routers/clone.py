@@ -9,21 +9,22 @@ measured similarity of the output, and of the base voice, to the reference.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from gateway.audit import CloneRecord
-from gateway.auth import Caller, authenticate
+from gateway.admission import Ticket, admit
+from gateway.clients import tts_client
 from gateway.errors import ApiError
 from gateway.openapi import AUTHENTICATED, BODY_ERRORS, binary, errors, request_body
 from gateway.routers import both
 from gateway.schemas import CloneForm
-from gateway.synthesis import check_text_length, collect
+from gateway.store.audit import CloneRecord
 from gateway.uploads import read_multipart
+from speechmesh.clients.tts import TtsClient
 from speechmesh.common import limits
-from speechmesh.common.audio import FORMATS
+from speechmesh.common.audio.formats import FORMATS
 from speechmesh.common.text import text_problem
 from speechmesh.convert import ENCODING_BY_FORMAT
 from speechmesh.v1 import common_pb2, tts_pb2
@@ -43,14 +44,14 @@ _FORMATS = ("mp3", "wav", "flac")
     },
     openapi_extra={**request_body(CloneForm, "multipart/form-data"), **AUTHENTICATED},
 )
-async def clone(request: Request, caller: Caller = Depends(authenticate)) -> Response:
+async def clone(request: Request, ticket: Ticket = Depends(admit), tts: TtsClient = Depends(tts_client)) -> Response:
     """Multipart: reference_audio (10-30 s recommended, max 20 MB), text, model, format, language."""
     with await read_multipart(request, {"reference_audio": limits.CLONE_REFERENCE_MAX_BYTES}) as form:
         upload = form.file("reference_audio")
         text = form.value("text")
         if text is None:
             raise ApiError(400, "bad_request", "'text' is required: what should the cloned voice say?", param="text")
-        check_text_length(caller, text, "text")
+        await ticket.meter("characters", len(text), param="text")
         problem = text_problem(text)
         if problem:
             raise ApiError(400, "bad_request", f"'text' {problem}.", param="text")
@@ -67,17 +68,15 @@ async def clone(request: Request, caller: Caller = Depends(authenticate)) -> Res
         # Hashed for the audit log on its way to the service: one read of the spool.
         digest = hashlib.sha256()
 
-        async def messages() -> AsyncIterator[tts_pb2.CloneRequest]:
-            yield tts_pb2.CloneRequest(config=config)
+        def reference() -> Iterator[bytes]:
             for chunk in upload.chunks():
                 digest.update(chunk)
-                yield tts_pb2.CloneRequest(audio_content=chunk)
+                yield chunk
 
-        stub = request.app.state.upstreams.tts(config.model)
-        audio, result = await collect(stub.Clone(messages(), timeout=request.app.state.settings.rpc_timeout_seconds))
-        request.app.state.audit.record(
+        audio, result = await tts.clone(config, reference())
+        await request.app.state.stores.audit.record(
             CloneRecord(
-                key_id=caller.key.id,
+                key_id=ticket.caller.key.id,
                 reference_sha256=digest.hexdigest(),
                 reference_bytes=upload.size,
                 model=result.model,
@@ -86,10 +85,12 @@ async def clone(request: Request, caller: Caller = Depends(authenticate)) -> Res
                 similarity=result.speaker_similarity,
             )
         )
-    headers = {
-        "X-Model": result.model,
-        "X-Base-Voice": result.voice,
-        "X-Speaker-Similarity": f"{result.speaker_similarity:.3f}",
-        "X-Base-Similarity": f"{result.base_similarity:.3f}",
-    }
-    return Response(audio, media_type=FORMATS[fmt].mime_type, headers=headers)
+    ticket.describe(
+        {
+            "X-Model": result.model,
+            "X-Base-Voice": result.voice,
+            "X-Speaker-Similarity": f"{result.speaker_similarity:.3f}",
+            "X-Base-Similarity": f"{result.base_similarity:.3f}",
+        }
+    )
+    return Response(audio, media_type=FORMATS[fmt].mime_type)

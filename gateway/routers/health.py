@@ -1,4 +1,9 @@
-"""Liveness, readiness (every upstream SERVING but per-model TTS pods) and Prometheus metrics; no auth."""
+"""Liveness, readiness and Prometheus metrics; no auth.
+
+The gateway is ready when it can serve: its database answers. A service that is down
+does not take the gateway out of rotation (its routes answer 503 with Retry-After while the
+others serve); `/readyz` lists each capability's state and each endpoint's health.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,25 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 router = APIRouter()
+
+_STATE = {
+    "type": "object",
+    "required": ["ready", "database", "capabilities", "upstreams"],
+    "properties": {
+        "ready": {"type": "boolean"},
+        "database": {"enum": ["reachable", "unreachable"]},
+        "capabilities": {
+            "type": "object",
+            "description": "Each deployed service: serving, or unavailable (its routes answer 503).",
+            "additionalProperties": {"enum": ["serving", "unavailable"]},
+        },
+        "upstreams": {
+            "type": "object",
+            "description": "Each endpoint's gRPC health, checked now.",
+            "additionalProperties": {"enum": ["SERVING", "NOT_SERVING", "UNREACHABLE", "UNKNOWN", "SERVICE_UNKNOWN"]},
+        },
+    },
+}
 
 
 @router.get("/healthz")
@@ -17,18 +41,26 @@ async def liveness() -> dict[str, str]:
 @router.get(
     "/readyz",
     responses={
-        200: {"description": "Every required upstream is SERVING.", "content": {"application/json": {}}},
-        503: {
-            "description": "Some required upstream is not SERVING; each upstream's state is listed.",
-            "content": {"application/json": {}},
-        },
+        200: {"description": "The gateway can serve.", "content": {"application/json": {"schema": _STATE}}},
+        503: {"description": "Its database is unreachable.", "content": {"application/json": {"schema": _STATE}}},
     },
 )
 async def readiness(request: Request) -> JSONResponse:
-    mesh = request.app.state.upstreams
+    mesh = request.app.state.mesh
     upstreams = await mesh.health()
-    ready = all(state == "SERVING" for name, state in upstreams.items() if mesh.required(name))
-    return JSONResponse({"ready": ready, "upstreams": upstreams}, status_code=200 if ready else 503)
+    # A service serves when its default endpoint does; per-model endpoints show in `upstreams`.
+    capabilities = {
+        service: "serving" if upstreams[endpoints[0].name] == "SERVING" else "unavailable"
+        for service, endpoints in mesh.endpoints.items()
+    }
+    database = await request.app.state.stores.reachable()
+    body = {
+        "ready": database,
+        "database": "reachable" if database else "unreachable",
+        "capabilities": capabilities,
+        "upstreams": upstreams,
+    }
+    return JSONResponse(body, status_code=200 if database else 503)
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})

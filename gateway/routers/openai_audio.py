@@ -15,13 +15,15 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from gateway import subtitles
-from gateway.auth import authenticate
+from gateway.admission import Ticket, admit
+from gateway.clients import stt_client
 from gateway.errors import ApiError
 from gateway.openapi import AUTHENTICATED, BODY_ERRORS, errors, request_body
-from gateway.recognition import recognize, seconds
 from gateway.routers import both
 from gateway.schemas import OpenAITranscriptionForm, OpenAITranslationForm
+from gateway.units import seconds
 from gateway.uploads import MultipartForm, read_multipart
+from speechmesh.clients.stt import SttClient
 from speechmesh.common import limits
 from speechmesh.v1 import stt_pb2
 
@@ -81,16 +83,15 @@ def _verbose(reply: stt_pb2.RecognizeResponse, task: str, granularities: set[str
 
 def _render(reply: stt_pb2.RecognizeResponse, response_format: str, task: str, granularities: set[str]) -> Response:
     usage = {"type": "duration", "seconds": math.ceil(reply.duration_ms / 1000)}
-    headers = {"X-Model": reply.model}
     if response_format == "json":
-        return JSONResponse({"text": reply.text, "usage": usage}, headers=headers)
+        return JSONResponse({"text": reply.text, "usage": usage})
     if response_format == "verbose_json":
-        return JSONResponse({**_verbose(reply, task, granularities), "usage": usage}, headers=headers)
+        return JSONResponse({**_verbose(reply, task, granularities), "usage": usage})
     render = {"text": subtitles.text, "srt": subtitles.srt, "vtt": subtitles.vtt}[response_format]
-    return PlainTextResponse(render(reply), headers=headers)
+    return PlainTextResponse(render(reply))
 
 
-async def _transcribe(request: Request, form: MultipartForm, task: str) -> Response:
+async def _transcribe(ticket: Ticket, stt: SttClient, form: MultipartForm, task: str) -> Response:
     upload = form.file("file")
     response_format = form.string("response_format", "json")
     if response_format not in _FORMATS:
@@ -118,7 +119,9 @@ async def _transcribe(request: Request, form: MultipartForm, task: str) -> Respo
         prompt=form.string("prompt", max_chars=limits.PROMPT_MAX_CHARS),
         temperature=form.number("temperature", 0.0, limits.TEMPERATURE_MIN, limits.TEMPERATURE_MAX),
     )
-    reply = await recognize(request, config, upload)
+    reply = await stt.recognize(config, upload.chunks())
+    ticket.describe({"X-Model": reply.model})
+    await ticket.meter("audio_seconds", reply.duration_ms / 1000)
     return _render(reply, response_format, task, granularities)
 
 
@@ -127,13 +130,14 @@ async def _transcribe(request: Request, form: MultipartForm, task: str) -> Respo
     "POST",
     "/v1/audio/transcriptions",
     responses=_RESPONSES,
-    dependencies=[Depends(authenticate)],
     openapi_extra={**request_body(OpenAITranscriptionForm, "multipart/form-data"), **AUTHENTICATED},
 )
-async def transcriptions(request: Request) -> Response:
+async def transcriptions(
+    request: Request, ticket: Ticket = Depends(admit), stt: SttClient = Depends(stt_client)
+) -> Response:
     """Multipart: file, model, language, prompt, response_format, temperature, timestamp_granularities[]."""
     with await read_multipart(request, _FILE_LIMIT) as form:
-        return await _transcribe(request, form, "transcribe")
+        return await _transcribe(ticket, stt, form, "transcribe")
 
 
 @both(
@@ -141,10 +145,11 @@ async def transcriptions(request: Request) -> Response:
     "POST",
     "/v1/audio/translations",
     responses=_RESPONSES,
-    dependencies=[Depends(authenticate)],
     openapi_extra={**request_body(OpenAITranslationForm, "multipart/form-data"), **AUTHENTICATED},
 )
-async def translations(request: Request) -> Response:
+async def translations(
+    request: Request, ticket: Ticket = Depends(admit), stt: SttClient = Depends(stt_client)
+) -> Response:
     """Multipart: file, model, prompt, response_format, temperature; the text is English."""
     with await read_multipart(request, _FILE_LIMIT) as form:
-        return await _transcribe(request, form, "translate")
+        return await _transcribe(ticket, stt, form, "translate")

@@ -15,16 +15,18 @@ import base64
 import json
 from collections.abc import AsyncIterator
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import Response, StreamingResponse
 
-from gateway.auth import Caller, authenticate
+from gateway.admission import Ticket, admit
 from gateway.body import json_body
+from gateway.clients import tts_client
 from gateway.openapi import AUTHENTICATED, BODY_ERRORS, binary, errors, request_body
 from gateway.routers import both
 from gateway.schemas import OpenAISpeechRequest
-from gateway.synthesis import check_text_length, plan_headers, stream
-from speechmesh.common.audio import FORMATS
+from gateway.synthesis import plan_headers
+from speechmesh.clients.tts import TtsClient
+from speechmesh.common.audio.formats import FORMATS
 from speechmesh.convert import ENCODING_BY_FORMAT
 from speechmesh.v1 import common_pb2, tts_pb2
 
@@ -86,13 +88,11 @@ def _choices(model: str, voice: str) -> list[tuple[str, str]]:
     return [choice for choice in VOICES[voice] if choice[0] == model] or [(model, "")]
 
 
-async def _resolve(request: Request, model: str, voice: str) -> tuple[str, str]:
+async def _resolve(tts: TtsClient, model: str, voice: str) -> tuple[str, str]:
     choices = _choices(model, voice)
     if len(choices) == 1:
         return choices[0]
-    voices = await request.app.state.upstreams.voices(
-        tts_pb2.ListVoicesRequest(), timeout=request.app.state.settings.rpc_timeout_seconds
-    )
+    voices = await tts.voices(tts_pb2.ListVoicesRequest())
     loaded = {(v.model, v.id) for v in voices}
     return next((choice for choice in choices if choice in loaded), choices[-1])
 
@@ -123,12 +123,12 @@ async def _events(chunks: AsyncIterator[bytes], characters: int) -> AsyncIterato
     openapi_extra={**request_body(OpenAISpeechRequest, "application/json"), **AUTHENTICATED},
 )
 async def speech(
-    request: Request,
-    caller: Caller = Depends(authenticate),
+    ticket: Ticket = Depends(admit),
     body: OpenAISpeechRequest = Depends(_BODY),
+    tts: TtsClient = Depends(tts_client),
 ) -> Response:
-    check_text_length(caller, body.input, "input")
-    model, voice = await _resolve(request, body.model, body.voice)
+    await ticket.meter("characters", len(body.input), param="input")
+    model, voice = await _resolve(tts, body.model, body.voice)
     fmt = FORMATS[body.response_format]
     synthesis = tts_pb2.SynthesizeRequest(
         text=body.input,
@@ -140,8 +140,8 @@ async def speech(
             sample_rate_hertz=PCM_SAMPLE_RATE if body.response_format == "pcm" else 0,
         ),
     )
-    plan, chunks = await stream(request, synthesis)
-    headers = plan_headers(plan)
+    plan, chunks = await tts.stream(synthesis)
+    ticket.describe(plan_headers(plan))
     if body.stream_format == "sse":
-        return StreamingResponse(_events(chunks, len(body.input)), media_type="text/event-stream", headers=headers)
-    return StreamingResponse(chunks, media_type=fmt.mime_type, headers=headers)
+        return StreamingResponse(_events(chunks, len(body.input)), media_type="text/event-stream")
+    return StreamingResponse(chunks, media_type=fmt.mime_type)

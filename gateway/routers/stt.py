@@ -5,12 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from gateway.auth import authenticate
+from gateway.admission import Ticket, admit
+from gateway.clients import stt_client
 from gateway.openapi import AUTHENTICATED, BODY_ERRORS, errors, request_body
-from gateway.recognition import recognize, seconds
 from gateway.routers import both
 from gateway.schemas import SttForm, SttResponse, SttSegmentOut, SttWordOut
+from gateway.units import seconds
 from gateway.uploads import read_multipart
+from speechmesh.clients.stt import SttClient
 from speechmesh.common import limits
 from speechmesh.v1 import stt_pb2
 
@@ -53,10 +55,11 @@ def stt_response(reply: stt_pb2.RecognizeResponse, timestamps: bool, diarize: bo
     "/v1/stt/",
     response_model=SttResponse,
     responses=errors(*BODY_ERRORS),
-    dependencies=[Depends(authenticate)],
     openapi_extra={**request_body(SttForm, "multipart/form-data"), **AUTHENTICATED},
 )
-async def speech_to_text(request: Request) -> JSONResponse:
+async def speech_to_text(
+    request: Request, ticket: Ticket = Depends(admit), stt: SttClient = Depends(stt_client)
+) -> JSONResponse:
     """Multipart fields: file, model (whisper), language (auto), timestamps, diarize, vad_filter (true)."""
     with await read_multipart(request, {"file": limits.STT_UPLOAD_MAX_BYTES}) as form:
         upload = form.file("file")
@@ -71,8 +74,9 @@ async def speech_to_text(request: Request) -> JSONResponse:
             min_speakers=form.integer("min_speakers", 0, 0, limits.SPEAKERS_MAX),
             max_speakers=form.integer("max_speakers", 0, 0, limits.SPEAKERS_MAX),
         )
-        reply = await recognize(request, config, upload)
+        reply = await stt.recognize(config, upload.chunks())
+    ticket.describe({"X-Model": reply.model})
+    await ticket.meter("audio_seconds", reply.duration_ms / 1000)
     body = stt_response(reply, timestamps, diarize)
     # "speaker" stays (null) without diarization: the documented shape always has the key.
-    content = body.model_dump(exclude={"words"} if body.words is None else None)
-    return JSONResponse(content, headers={"X-Model": reply.model})
+    return JSONResponse(body.model_dump(exclude={"words"} if body.words is None else None))

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import base64
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from gateway.admission import Ticket, admit
 from gateway.alignment import TimedWord, align
-from gateway.auth import Caller, authenticate
 from gateway.body import json_body
+from gateway.clients import stt_client, tts_client
 from gateway.errors import ApiError
 from gateway.openapi import AUTHENTICATED, BODY_ERRORS, binary, errors, request_body
-from gateway.recognition import recognize, seconds
 from gateway.routers import both
 from gateway.schemas import TimedWordOut, TtsRequest, TtsTimestampsOut
-from gateway.synthesis import check_text_length, plan_headers, stream, synthesize
-from speechmesh.common.audio import FORMATS
+from gateway.synthesis import plan_headers
+from gateway.units import seconds
+from speechmesh.clients.stt import SttClient
+from speechmesh.clients.tts import TtsClient
+from speechmesh.common.audio.formats import FORMATS
 from speechmesh.convert import ENCODING_BY_FORMAT
 from speechmesh.v1 import common_pb2, stt_pb2, tts_pb2
 
@@ -35,8 +38,9 @@ def synthesize_request(body: TtsRequest) -> tts_pb2.SynthesizeRequest:
     )
 
 
-async def _with_timestamps(request: Request, body: TtsRequest) -> JSONResponse:
-    audio, result = await synthesize(request, synthesize_request(body))
+async def _with_timestamps(ticket: Ticket, tts: TtsClient, stt: SttClient, body: TtsRequest) -> JSONResponse:
+    audio, result = await tts.synthesize(synthesize_request(body))
+    ticket.describe(plan_headers(result))
     # tiny.en is enough (and faster) for English; other languages need the multilingual model.
     config = stt_pb2.RecognitionConfig(
         model="faster-whisper" if result.language == "en" else "whisper",
@@ -44,7 +48,7 @@ async def _with_timestamps(request: Request, body: TtsRequest) -> JSONResponse:
         word_timestamps=True,
         vad_filter=False,
     )
-    reply = await recognize(request, config, audio)
+    reply = await stt.recognize(config, audio)
     heard = [
         TimedWord(word.word, seconds(word.start_ms), seconds(word.end_ms))
         for segment in reply.segments
@@ -80,18 +84,23 @@ async def _with_timestamps(request: Request, body: TtsRequest) -> JSONResponse:
     openapi_extra={**request_body(TtsRequest, "application/json"), **AUTHENTICATED},
 )
 async def text_to_speech(
-    request: Request, caller: Caller = Depends(authenticate), body: TtsRequest = Depends(_BODY)
+    ticket: Ticket = Depends(admit),
+    body: TtsRequest = Depends(_BODY),
+    tts: TtsClient = Depends(tts_client),
+    stt: SttClient = Depends(stt_client),
 ) -> Response:
-    check_text_length(caller, body.text, "text")
+    await ticket.meter("characters", len(body.text), param="text")
     media_type = FORMATS[body.format].mime_type
     if body.timestamps:
         if body.stream:
             raise ApiError(
                 400, "bad_request", "'timestamps' needs the whole audio; it cannot be streamed.", param="stream"
             )
-        return await _with_timestamps(request, body)
+        return await _with_timestamps(ticket, tts, stt, body)
     if not body.stream:
-        audio, result = await synthesize(request, synthesize_request(body))
-        return Response(audio, media_type=media_type, headers=plan_headers(result))
-    plan, chunks = await stream(request, synthesize_request(body))
-    return StreamingResponse(chunks, media_type=media_type, headers=plan_headers(plan))
+        audio, result = await tts.synthesize(synthesize_request(body))
+        ticket.describe(plan_headers(result))
+        return Response(audio, media_type=media_type)
+    plan, chunks = await tts.stream(synthesize_request(body))
+    ticket.describe(plan_headers(plan))
+    return StreamingResponse(chunks, media_type=media_type)

@@ -5,7 +5,7 @@ import asyncio
 from services.stt.registry import build_engines
 from services.stt.server import spec
 from services.stt.settings import SttSettings
-from speechmesh import runtime
+from speechmesh.runtime import server as runtime
 
 
 def main() -> None:

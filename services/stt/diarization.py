@@ -170,7 +170,7 @@ def _cluster(
 
     # float64: scipy's cosine distances of float32 unit vectors can come out a hair below 0.
     tree = linkage(vectors.astype(np.float64), method="average", metric="cosine")
-    labels = fcluster(tree, t=settings.threshold, criterion="distance") - 1
+    labels: np.ndarray = fcluster(tree, t=settings.threshold, criterion="distance") - 1
     found = labels.max() + 1
     floor = min(max(min_speakers, 1), len(vectors))
     wanted = min(max(found, floor), max_speakers or found)

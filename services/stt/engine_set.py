@@ -7,7 +7,6 @@ load, the requests that need it get an unavailable error and the rest still work
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 from services.stt.diarization import Diarizer
@@ -15,9 +14,7 @@ from services.stt.recognizer import Recognizer
 from services.stt.vad import SpeechDetector
 from speechmesh.common.errors import ModelUnavailable
 from speechmesh.common.models import ModelCard
-from speechmesh.common.registry import EngineRegistry
-
-log = logging.getLogger(__name__)
+from speechmesh.common.registry import EngineRegistry, load_failure
 
 
 class SttEngines:
@@ -38,9 +35,10 @@ class SttEngines:
         for name, factory in self._factories.items():
             try:
                 component = factory()
-            except (ImportError, OSError) as error:
-                log.warning("component unavailable", extra={"component": name, "reason": str(error)})
-                self._failures[name] = str(error)
+            except Exception as error:
+                # Whatever it raises (the d-vector embedder raises ModelUnavailable), a component
+                # fails only the requests that need it, never the load.
+                self._failures[name] = load_failure(f"component {name}", error)
                 continue
             self._loaded[name] = component
 

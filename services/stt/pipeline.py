@@ -13,7 +13,7 @@ from services.stt.diarization import Diarizer
 from services.stt.recognizer import SAMPLE_RATE, RecognitionOptions, Recognizer, Segment, Transcript
 from services.stt.windows import recognize_in_windows
 from speechmesh.common import limits
-from speechmesh.common.audio import decode_audio
+from speechmesh.common.audio.decode import decode_audio
 from speechmesh.common.cancel import checkpoint
 from speechmesh.common.errors import InvalidArgument
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import functools
 
 import grpc
+from opentelemetry.trace import TracerProvider
 
 from services.stt.engine_set import SttEngines
 from services.stt.servicer import SpeechToTextServicer
 from services.stt.settings import SttSettings
-from speechmesh import runtime
-from speechmesh.runtime import Blocking
+from speechmesh.runtime import server as runtime
+from speechmesh.runtime.blocking import Blocking
 from speechmesh.v1 import stt_pb2, stt_pb2_grpc
 
 
@@ -27,5 +28,7 @@ def spec(settings: SttSettings) -> runtime.ServiceSpec:
     )
 
 
-async def create_server(settings: SttSettings, engines: SttEngines) -> tuple[grpc.aio.Server, int]:
-    return await runtime.create_server(spec(settings), settings, engines)
+async def create_server(
+    settings: SttSettings, engines: SttEngines, tracer_provider: TracerProvider | None = None
+) -> tuple[grpc.aio.Server, int]:
+    return await runtime.create_server(spec(settings), settings, engines, tracer_provider)

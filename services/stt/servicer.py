@@ -13,9 +13,9 @@ from services.stt.recognizer import SAMPLE_RATE, RecognitionOptions, Transcript,
 from services.stt.registry import ALIASES
 from services.stt.settings import SttSettings
 from speechmesh.common import limits
-from speechmesh.common.audio import PcmStreamResampler
+from speechmesh.common.audio.resample import PcmStreamResampler
 from speechmesh.common.errors import InvalidArgument
-from speechmesh.runtime import Blocking
+from speechmesh.runtime.blocking import Blocking
 from speechmesh.runtime.uploads import read_audio
 from speechmesh.v1 import common_pb2, stt_pb2, stt_pb2_grpc
 

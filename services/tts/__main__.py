@@ -5,7 +5,7 @@ import asyncio
 from services.tts.registry import build_engines
 from services.tts.server import spec
 from services.tts.settings import TtsSettings
-from speechmesh import runtime
+from speechmesh.runtime import server as runtime
 
 
 def main() -> None:

@@ -14,7 +14,9 @@ from typing import IO
 
 from services.tts.cloner import CloneResult, VoiceCloner
 from services.tts.pipeline import base_language
-from speechmesh.common.audio import OutputSpec, decode_audio, encode_audio
+from speechmesh.common.audio.decode import decode_audio
+from speechmesh.common.audio.encode import encode_audio
+from speechmesh.common.audio.formats import OutputSpec
 from speechmesh.common.cancel import checkpoint
 
 

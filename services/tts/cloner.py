@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from speechmesh.common.audio import Pcm
+from speechmesh.common.audio.pcm import Pcm
 
 
 @dataclass(frozen=True)

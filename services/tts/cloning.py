@@ -32,7 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from speechmesh.common.audio import Pcm, resample
+from speechmesh.common.audio.pcm import Pcm
+from speechmesh.common.audio.resample import resample
 from speechmesh.common.cancel import checkpoint
 from speechmesh.common.errors import InvalidArgument, InvalidAudio
 from speechmesh.speakers import SpeakerEmbedder

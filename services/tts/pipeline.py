@@ -17,7 +17,9 @@ from services.tts.language import detect_language
 from services.tts.sentences import split_sentences
 from services.tts.synthesizer import SynthesisOptions, Synthesizer, VoiceCard
 from speechmesh.common import limits
-from speechmesh.common.audio import OutputSpec, StreamEncoder, time_stretch
+from speechmesh.common.audio.encode import StreamEncoder
+from speechmesh.common.audio.formats import OutputSpec
+from speechmesh.common.audio.stretch import time_stretch
 from speechmesh.common.cancel import checkpoint
 from speechmesh.common.chunks import chunked
 from speechmesh.common.errors import InvalidArgument, NotFound
@@ -97,8 +99,10 @@ def plan_synthesis(
                 list_url=f"/v1/voices/?model={model_id}",
             )
         if wanted and not card.speaks(wanted):
-            spoken = ", ".join(card.languages or (card.language,))
-            raise InvalidArgument(f"Voice '{voice}' speaks {spoken}, not '{language}'.", param="language", voice=voice)
+            its_languages = ", ".join(card.languages or (card.language,))
+            raise InvalidArgument(
+                f"Voice '{voice}' speaks {its_languages}, not '{language}'.", param="language", voice=voice
+            )
         text_language = wanted or detect_language(text, card.languages or (card.language,), default_language)
         return SynthesisPlan(model_id, engine, card, text, speed, text_language)
     spoken = {code for v in voices for code in (v.language, *v.languages)}

@@ -6,11 +6,12 @@ import functools
 from typing import Any
 
 import grpc
+from opentelemetry.trace import TracerProvider
 
 from services.tts.servicer import TextToSpeechServicer
 from services.tts.settings import TtsSettings
-from speechmesh import runtime
-from speechmesh.runtime import Blocking
+from speechmesh.runtime import server as runtime
+from speechmesh.runtime.blocking import Blocking
 from speechmesh.v1 import tts_pb2, tts_pb2_grpc
 
 
@@ -27,5 +28,7 @@ def spec(settings: TtsSettings) -> runtime.ServiceSpec:
     )
 
 
-async def create_server(settings: TtsSettings, engines: runtime.server.EngineSet) -> tuple[grpc.aio.Server, int]:
-    return await runtime.create_server(spec(settings), settings, engines)
+async def create_server(
+    settings: TtsSettings, engines: runtime.EngineSet, tracer_provider: TracerProvider | None = None
+) -> tuple[grpc.aio.Server, int]:
+    return await runtime.create_server(spec(settings), settings, engines, tracer_provider)

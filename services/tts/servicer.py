@@ -16,7 +16,7 @@ from speechmesh.common import limits
 from speechmesh.common.chunks import chunked
 from speechmesh.common.errors import InvalidArgument
 from speechmesh.convert import ENUM_BY_GENDER, GENDER_BY_ENUM, audio_metadata, output_spec
-from speechmesh.runtime import Blocking
+from speechmesh.runtime.blocking import Blocking
 from speechmesh.runtime.uploads import read_audio
 from speechmesh.v1 import tts_pb2, tts_pb2_grpc
 

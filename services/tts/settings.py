@@ -15,6 +15,10 @@ class PiperSettings(BaseModel):
     voices_dir: Path | None = Field(
         None, description="Folder with more Piper voices (<id>.onnx + <id>.onnx.json) to load."
     )
+    # VITS samples noise on every call, so the same text reads differently each time; 0 for
+    # both makes speech repeatable (the tests' voice). None keeps each voice's own values.
+    noise_scale: float | None = Field(None, ge=0, description="Generator noise; none keeps the voice's own.")
+    noise_w_scale: float | None = Field(None, ge=0, description="Phoneme length noise; none keeps the voice's own.")
 
 
 class KokoroSettings(BaseModel):

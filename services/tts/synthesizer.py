@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from speechmesh.common.audio import Pcm
+from speechmesh.common.audio.pcm import Pcm
 
 Gender = Literal["male", "female", "neutral"]
 

@@ -2,7 +2,7 @@
 
 Engine work runs in a thread pool, and Python cannot stop a thread from outside: when
 the caller of a long transcription goes away, the thread would run to the end. So the
-work is given a token when it starts (`bound`, called by `speechmesh.runtime.Blocking`),
+work is given a token when it starts (`bound`, called by `speechmesh.runtime.blocking.Blocking`),
 the runtime trips it when the awaiting call is cancelled, and long loops call
 `checkpoint()` between steps, which raises `Cancelled` once the token is tripped.
 

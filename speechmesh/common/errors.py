@@ -39,9 +39,16 @@ class NotFound(SpeechmeshError):
 
 
 class ModelUnavailable(SpeechmeshError):
-    """The model is known but cannot be served here (weights or package missing)."""
+    """The model is known but cannot be served here (weights or package missing).
+
+    The message reaches clients, so it names no server paths; `detail` (where the weights
+    were looked for, what the OS said) is for the service's log only."""
 
     reason = "MODEL_UNAVAILABLE"
+
+    def __init__(self, message: str, *, detail: str = "", **fields: str) -> None:
+        super().__init__(message, **fields)
+        self.detail = detail
 
 
 class ModelLoading(SpeechmeshError):

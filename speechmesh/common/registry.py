@@ -2,9 +2,10 @@
 
 A service declares every model it documents as an `EngineSpec` (its card plus a factory,
 or the reason no engine can serve it here). `load()` builds the enabled engines, loads
-and warms them; a model whose package or weights are missing is kept as UNAVAILABLE
-with the reason instead of failing the service. Transport-free: servicers ask it for
-engines by model id and get typed errors back.
+and warms them; a model whose package or weights are missing, or whose load fails in any
+other way, is kept as UNAVAILABLE with the reason instead of failing the service (clients
+read that reason, so it names no server paths; the log line has them). Transport-free:
+servicers ask it for engines by model id and get typed errors back.
 """
 
 from __future__ import annotations
@@ -67,14 +68,9 @@ class EngineRegistry(Generic[E]):
                 engine = spec.factory()
                 engine.load()
                 engine.warm_up()
-            except (ImportError, OSError, ModelUnavailable) as error:
-                reason = f"Not installed on this server: {error}"
-                log.warning("model unavailable", extra={"model": model_id, "reason": reason})
-                self._set(model_id, ModelState.UNAVAILABLE, reason)
-                continue
             except Exception as error:
-                log.exception("model failed to load", extra={"model": model_id})
-                self._set(model_id, ModelState.UNAVAILABLE, f"Failed to load: {error}")
+                # Whatever an engine raises, the others still load and the service still serves.
+                self._set(model_id, ModelState.UNAVAILABLE, load_failure(f"model {model_id}", error))
                 continue
             with self._lock:
                 self._engines[model_id] = engine
@@ -110,3 +106,22 @@ class EngineRegistry(Generic[E]):
     def _set(self, model_id: str, state: ModelState, reason: str = "") -> None:
         with self._lock:
             self._cards[model_id] = self._cards[model_id].with_state(state, reason)
+
+
+def load_failure(subject: str, error: Exception) -> str:
+    """Logs why `subject` ("model xtts") failed to load, with all the server knows (paths;
+    the traceback of an unexpected error), and returns the reason clients may read. That
+    leaves out exception texts: an OSError or ImportError names files on the server."""
+    if isinstance(error, ModelUnavailable | ImportError | OSError):
+        detail = f"{error} ({error.detail})" if isinstance(error, ModelUnavailable) and error.detail else str(error)
+        log.warning("%s unavailable: %s", subject, detail, extra={"subject": subject})
+    else:
+        log.error("%s failed to load", subject, exc_info=error, extra={"subject": subject})
+    if isinstance(error, ModelUnavailable):
+        return error.message
+    if isinstance(error, ImportError):
+        package = f"'{error.name}'" if error.name else "it needs"
+        return f"The Python package {package} is not installed on this server."
+    if isinstance(error, OSError):
+        return "Its files are missing or unreadable on this server; the service's log says which."
+    return f"It failed to load on this server ({type(error).__name__}); the service's log says why."

@@ -1,6 +1,6 @@
-"""The one way every speechmesh gRPC service starts, serves and stops."""
+"""The one way every speechmesh gRPC service starts, serves and stops (`server`), and the
+pieces it is built from (`blocking`, `interceptor`, `status`, `tracing`, ...).
 
-from speechmesh.runtime.blocking import Blocking
-from speechmesh.runtime.server import ServiceSpec, create_server, serve, stop_server
-
-__all__ = ["Blocking", "ServiceSpec", "create_server", "serve", "stop_server"]
+Import the submodule you use: this package imports none of them, so the gateway can use
+`status` without loading the OpenTelemetry SDK.
+"""

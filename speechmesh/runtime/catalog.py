@@ -1,7 +1,13 @@
-"""ModelCatalog servicer: reports a service's model cards, whatever their state."""
+"""ModelCatalog servicer: reports a service's model cards, whatever their state.
+
+Once loading is over, no model is still loading: one left LOADING was never reached
+because the load stopped on an unexpected error (logged by the runtime), so it is listed
+unavailable with `LOAD_STOPPED`, and a request naming it gets that error too.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import grpc
@@ -38,11 +44,25 @@ def model_info(card: ModelCard) -> models_pb2.ModelInfo:
     )
 
 
+LOAD_STOPPED = "Loading stopped on an unexpected error before this model was loaded; the service's log says why."
+
+
 class ModelCatalogServicer(models_pb2_grpc.ModelCatalogServicer):
-    def __init__(self, models: Callable[[], list[ModelCard]]) -> None:
+    def __init__(self, models: Callable[[], list[ModelCard]], loaded: asyncio.Event) -> None:
+        """`loaded` is set once the service's load is over, however it ended."""
         self._models = models
+        self._loaded = loaded
 
     async def ListModels(
-        self, request: models_pb2.ListModelsRequest, context: grpc.aio.ServicerContext
+        self,
+        request: models_pb2.ListModelsRequest,
+        context: grpc.aio.ServicerContext[models_pb2.ListModelsRequest, models_pb2.ListModelsResponse],
     ) -> models_pb2.ListModelsResponse:
-        return models_pb2.ListModelsResponse(models=[model_info(card) for card in self._models()])
+        cards = self._models()
+        if self._loaded.is_set():
+            cards = [_stopped(card) if card.state is ModelState.LOADING else card for card in cards]
+        return models_pb2.ListModelsResponse(models=[model_info(card) for card in cards])
+
+
+def _stopped(card: ModelCard) -> ModelCard:
+    return card.with_state(ModelState.UNAVAILABLE, LOAD_STOPPED)

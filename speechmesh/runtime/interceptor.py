@@ -1,7 +1,8 @@
 """One server interceptor around every RPC of a service's own methods.
 
 It answers UNAVAILABLE while models load (health says NOT_SERVING meanwhile), turns
-typed speechmesh errors into status codes with details, hides unexpected exceptions
+typed speechmesh errors into status codes with details (a model still loading after the
+load is over never will: MODEL_UNAVAILABLE), hides unexpected exceptions
 behind INTERNAL (logged with their traceback, never sent), and records metrics. A request
 message that does not parse (bytes that are no protobuf of its type, a string field that is
 not UTF-8) is the caller's error, INVALID_ARGUMENT; gRPC itself would answer INTERNAL.
@@ -14,12 +15,13 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import grpc
 
-from speechmesh.common.errors import InvalidArgument, SpeechmeshError
+from speechmesh.common.errors import InvalidArgument, ModelLoading, ModelUnavailable, SpeechmeshError
 from speechmesh.runtime import metrics
+from speechmesh.runtime.catalog import LOAD_STOPPED
 from speechmesh.runtime.status import status_code_for, to_grpc_status
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,11 @@ class _Malformed:
 
 _MALFORMED = _Malformed()
 _MALFORMED_MESSAGE = "A request message does not parse as its protobuf type (a string field must be UTF-8)."
+
+# A method handler's behaviors as an aio server calls them; grpc's stubs type them as the
+# sync server's (a plain function of a grpc.ServicerContext).
+_StreamBehavior = Callable[[Any, "grpc.aio.ServicerContext[Any, Any]"], AsyncIterator[Any]]
+_UnaryBehavior = Callable[[Any, "grpc.aio.ServicerContext[Any, Any]"], Awaitable[Any]]
 
 
 def _tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
@@ -81,7 +88,11 @@ def _clipped(text: str, limit: int) -> str:
 
 
 async def abort(
-    context: grpc.aio.ServicerContext, code: grpc.StatusCode, message: str, reason: str, fields: dict[str, str]
+    context: grpc.aio.ServicerContext[Any, Any],
+    code: grpc.StatusCode,
+    message: str,
+    reason: str,
+    fields: dict[str, str],
 ) -> None:
     fields = {key: _clipped(value, _FIELD_MAX_CHARS) for key, value in fields.items()}
     status = to_grpc_status(code, _clipped(message, _MESSAGE_MAX_CHARS), reason, fields)
@@ -97,19 +108,20 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = await continuation(handler_call_details)
-        full_method: str = handler_call_details.method  # type: ignore[attr-defined]
-        service_name, _, method = full_method.lstrip("/").partition("/")
+        service_name, _, method = handler_call_details.method.lstrip("/").partition("/")
         if handler is None or service_name not in self._measured:
             return handler
         gate = service_name in self._gated
         return self._wrap(handler, lambda context: self._around(method, gate, context))
 
     @contextlib.asynccontextmanager
-    async def _around(self, method: str, gate: bool, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+    async def _around(
+        self, method: str, gate: bool, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[None]:
         labels = (self._service, method)
         code = grpc.StatusCode.OK
         started = time.perf_counter()
@@ -120,6 +132,9 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 await abort(context, code, "Models are loading; retry in a few seconds.", "MODEL_LOADING", {})
             yield
         except SpeechmeshError as error:
+            if isinstance(error, ModelLoading) and self._ready.is_set():
+                # Loading is over, so it stopped on an error (logged): this model never will load.
+                error = ModelUnavailable(LOAD_STOPPED, **error.fields)
             code = status_code_for(error)
             await abort(context, code, error.message, error.reason, error.fields)
         except asyncio.CancelledError:
@@ -138,23 +153,28 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             metrics.RPC_SECONDS.labels(*labels).observe(time.perf_counter() - started)
 
     @staticmethod
-    def _wrap(handler: grpc.RpcMethodHandler, around: Callable[[Any], Any]) -> grpc.RpcMethodHandler:
+    def _wrap(
+        handler: grpc.RpcMethodHandler[Any, Any], around: Callable[[Any], Any]
+    ) -> grpc.RpcMethodHandler[Any, Any]:
         streaming = handler.request_streaming
+        behavior: _StreamBehavior | _UnaryBehavior
         if handler.response_streaming:
-            inner_stream = handler.unary_stream or handler.stream_stream
+            inner_stream = cast(_StreamBehavior, handler.unary_stream or handler.stream_stream)
 
-            async def behavior(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            async def streamed(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
                 async with around(context):
                     async for item in inner_stream(_request(request, streaming), context):
                         yield item
 
+            behavior = streamed
         else:
-            inner_unary = handler.unary_unary or handler.stream_unary
+            inner_unary = cast(_UnaryBehavior, handler.unary_unary or handler.stream_unary)
 
-            async def behavior(request: Any, context: grpc.aio.ServicerContext) -> Any:  # type: ignore[misc]
+            async def answered(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
                 async with around(context):
                     return await inner_unary(_request(request, streaming), context)
 
+            behavior = answered
         factory = _HANDLER_FACTORIES[(streaming, handler.response_streaming)]
         return factory(
             behavior,

@@ -2,9 +2,10 @@
 
 `create_server` binds, starts the server with health NOT_SERVING, and loads the
 engines in the background (off the event loop); when they are loaded and warmed up,
-health turns SERVING. `serve` adds logging, the metrics endpoint and SIGTERM handling:
-health goes NOT_SERVING first (so load balancers drain), then in-flight calls get
-`grace_seconds` to finish.
+health turns SERVING. A load that stops on an unexpected error is logged and the service
+serves what loaded; the rest is listed unavailable (`catalog.LOAD_STOPPED`). `serve` adds
+logging, the metrics endpoint and SIGTERM handling: health goes NOT_SERVING first (so load
+balancers drain), then in-flight calls get `grace_seconds` to finish.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
+from opentelemetry.trace import TracerProvider
 from prometheus_client import start_http_server
 
+from speechmesh.common import tracing as common_tracing
 from speechmesh.common.logging import configure_logging
 from speechmesh.common.models import ModelCard
 from speechmesh.common.settings import ServiceSettings
@@ -34,6 +37,17 @@ from speechmesh.v1 import models_pb2, models_pb2_grpc
 
 log = logging.getLogger(__name__)
 
+# Clients ping every 30 s or more while calls are in flight (speechmesh/clients/config.py);
+# gRPC's default lets a server take pings without data only every 5 minutes and closes
+# the connection of a client that pings more often, which would kill a long
+# transcription that sends nothing while the service works.
+# A connection lives at most 5 minutes (calls in flight finish on it): a client reconnects
+# and re-resolves its target, so replicas added behind a DNS name (a headless Service) get
+# calls within minutes instead of never.
+_SERVER_OPTIONS = [
+    ("grpc.http2.min_ping_interval_without_data_ms", 30_000),
+    ("grpc.max_connection_age_ms", 300_000),
+]
 CATALOG_SERVICE = models_pb2.DESCRIPTOR.services_by_name["ModelCatalog"].full_name
 
 
@@ -65,18 +79,20 @@ _RUNNING: weakref.WeakKeyDictionary[grpc.aio.Server, _Running] = weakref.WeakKey
 
 
 async def create_server(
-    spec: ServiceSpec, settings: ServiceSettings, engines: EngineSet
+    spec: ServiceSpec, settings: ServiceSettings, engines: EngineSet, tracer_provider: TracerProvider | None = None
 ) -> tuple[grpc.aio.Server, int]:
-    """Starts the service on `settings.host:settings.port` and returns it with its port."""
+    """Starts the service on `settings.host:settings.port` and returns it with its port.
+    Spans go to `tracer_provider`, or to the one `settings.tracing` makes."""
     blocking = Blocking(settings.workers)
     ready = asyncio.Event()
     own = spec.service_names
     interceptor = ServiceInterceptor(spec.name, gated=own, measured=(*own, CATALOG_SERVICE), ready=ready)
-    server = grpc.aio.server(interceptors=[interceptor, *tracing_interceptors(settings.tracing, spec.name)])
+    provider = tracer_provider or common_tracing.tracer_provider(settings.tracing, spec.name)
+    server = grpc.aio.server(interceptors=[interceptor, *tracing_interceptors(provider)], options=_SERVER_OPTIONS)
 
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
-    models_pb2_grpc.add_ModelCatalogServicer_to_server(ModelCatalogServicer(engines.models), server)
+    models_pb2_grpc.add_ModelCatalogServicer_to_server(ModelCatalogServicer(engines.models, ready), server)
     spec.add_servicers(server, engines, blocking)
     reflection.enable_server_reflection(
         (*own, CATALOG_SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
@@ -88,7 +104,13 @@ async def create_server(
     await server.start()
 
     async def load() -> None:
-        await blocking.run(engines.load)
+        try:
+            await blocking.run(engines.load)
+        except Exception:
+            # Engine sets turn each engine's failure into an unavailable model; this is a bug
+            # past that. Serving what loaded beats NOT_SERVING for ever: the catalog lists each
+            # model the load did not reach as unavailable, pointing here (`catalog.LOAD_STOPPED`).
+            log.exception("loading engines stopped on an unexpected error", extra={"service": spec.name})
         for name in ("", *own):
             await health.set(name, health_pb2.HealthCheckResponse.SERVING)
         ready.set()

@@ -30,7 +30,7 @@ STATUS_BY_ERROR: dict[type[errors.SpeechmeshError], grpc.StatusCode] = {
 def status_code_for(error: errors.SpeechmeshError) -> grpc.StatusCode:
     for cls in type(error).__mro__:
         if cls in STATUS_BY_ERROR:
-            return STATUS_BY_ERROR[cls]  # type: ignore[index]
+            return STATUS_BY_ERROR[cls]
     return grpc.StatusCode.INTERNAL
 
 

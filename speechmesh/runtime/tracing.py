@@ -1,22 +1,18 @@
-"""OpenTelemetry hook: server spans for every RPC when tracing is switched on.
-
-`tracing="console"` prints spans to stderr; wiring an OTLP exporter is a matter of
-adding a span processor here. Off by default so a plain run pays nothing for it.
-"""
+"""OpenTelemetry server interceptor: a span for every RPC, child of the caller's span
+(its context arrives in the call's metadata), when the service has a tracer provider."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from opentelemetry.instrumentation.grpc import aio_server_interceptor
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+from opentelemetry.trace import TracerProvider
 
 
-def tracing_interceptors(mode: str, service_name: str) -> list[Any]:
-    if mode == "none":
+def tracing_interceptors(provider: TracerProvider | None) -> list[Any]:
+    if provider is None:
         return []
-    provider = TracerProvider(resource=Resource.create({"service.name": f"speechmesh-{service_name}"}))
-    provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
-    return [aio_server_interceptor(tracer_provider=provider)]
+    from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
+
+    # Health's Watch writes through its context instead of yielding, which the interceptor
+    # cannot wrap (it fails the call); and health checks are not worth a span each.
+    return [aio_server_interceptor(tracer_provider=provider, filter_=filters.negate(filters.health_check()))]

@@ -13,10 +13,14 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from speechmesh.common.errors import ModelUnavailable
+
+if TYPE_CHECKING:  # onnxruntime is imported on load, by services that have it
+    from onnxruntime import InferenceSession
 
 MODEL_ID = "dvector"
 # The embedder takes 16 kHz mono float32.
@@ -44,7 +48,7 @@ class DVectorEmbedder:
         per model call; bounds memory, while larger batches amortise the LSTM's per-call cost."""
         self._threads = threads
         self._max_batch = max_batch
-        self._session: object | None = None
+        self._session: InferenceSession | None = None
         self._recipe: _Recipe | None = None
 
     def load(self) -> None:
@@ -75,17 +79,17 @@ class DVectorEmbedder:
         self._session = session
 
     def embed(self, audio: np.ndarray) -> np.ndarray:
-        return self.embed_many([audio])[0]
+        return self.embed_many([audio])[0, :]
 
     def embed_many(self, clips: Sequence[np.ndarray]) -> np.ndarray:
-        recipe = self._loaded_recipe()
+        session, recipe = self._loaded()
         windows = [self._windows(clip, recipe) for clip in clips]
         if not windows:
             return np.zeros((0, recipe.dim), np.float32)
         batch = np.concatenate(windows)
         vectors = np.concatenate(
             [
-                self._session.run(None, {"mel_window": batch[i : i + self._max_batch]})[0]  # type: ignore[attr-defined]
+                session.run(None, {"mel_window": batch[i : i + self._max_batch]})[0]
                 for i in range(0, len(batch), self._max_batch)
             ]
         )
@@ -93,10 +97,10 @@ class DVectorEmbedder:
         starts = np.cumsum([0] + [len(w) for w in windows[:-1]])
         return _unit(np.add.reduceat(vectors, starts, axis=0) / np.array([[len(w)] for w in windows]))
 
-    def _loaded_recipe(self) -> _Recipe:
-        if self._recipe is None:
+    def _loaded(self) -> tuple[InferenceSession, _Recipe]:
+        if self._session is None or self._recipe is None:
             raise ModelUnavailable("the d-vector embedder is not loaded")
-        return self._recipe
+        return self._session, self._recipe
 
     @staticmethod
     def _windows(clip: np.ndarray, recipe: _Recipe) -> np.ndarray:
@@ -125,4 +129,4 @@ class DVectorEmbedder:
 
 
 def _unit(rows: np.ndarray) -> np.ndarray:
-    return (rows / (np.linalg.norm(rows, axis=-1, keepdims=True) + 1e-12)).astype(np.float32)
+    return np.asarray(rows / (np.linalg.norm(rows, axis=-1, keepdims=True) + 1e-12), np.float32)

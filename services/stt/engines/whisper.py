@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,6 +17,9 @@ from services.stt.settings import WhisperSettings
 from speechmesh.common.cancel import checkpoint
 from speechmesh.common.errors import InvalidArgument, ModelUnavailable
 
+if TYPE_CHECKING:  # faster-whisper is imported on load
+    from faster_whisper import WhisperModel
+
 _WARM_UP_SECONDS = 1.0
 
 
@@ -23,7 +27,7 @@ class WhisperRecognizer:
     def __init__(self, model_dir: Path, settings: WhisperSettings) -> None:
         self._model_dir = model_dir
         self._settings = settings
-        self._model = None
+        self._model: WhisperModel | None = None
         self._languages: tuple[str, ...] = ()
 
     def load(self) -> None:
@@ -31,8 +35,10 @@ class WhisperRecognizer:
 
         if not (self._model_dir / "model.bin").is_file():
             raise ModelUnavailable(
-                f"no CTranslate2 Whisper model at {self._model_dir} (put model.bin, config.json, "
-                "tokenizer.json and vocabulary.txt there, e.g. from ct2-transformers-converter)"
+                f"Its CTranslate2 weights are not installed on this server (put model.bin, config.json, "
+                f"tokenizer.json and vocabulary.txt in the models folder's {self._model_dir.name} folder, e.g. "
+                "from ct2-transformers-converter; see docs/deploy.md)",
+                detail=f"no model.bin in {self._model_dir}",
             )
         self._model = WhisperModel(
             str(self._model_dir),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from pathlib import PurePath
 
 from speechmesh.common.errors import ModelUnavailable
 
@@ -12,7 +13,9 @@ def find_command(name: str, package: str) -> str:
     """The path of `name`; ModelUnavailable naming the Debian `package` when it is missing."""
     path = shutil.which(name)
     if path is None:
-        raise ModelUnavailable(f"the '{name}' command is not installed (Debian package {package})")
+        # `name` may be a configured path, which clients must not see.
+        command = PurePath(name).name
+        raise ModelUnavailable(f"the '{command}' command is not installed (Debian package {package})", detail=name)
     return path
 
 

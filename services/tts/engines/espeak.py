@@ -23,7 +23,8 @@ from pathlib import Path
 from services.tts.engines.command import find_command, run_command
 from services.tts.settings import EspeakSettings
 from services.tts.synthesizer import Gender, SynthesisOptions, VoiceCard
-from speechmesh.common.audio import Pcm, decode_audio
+from speechmesh.common.audio.decode import decode_audio
+from speechmesh.common.audio.pcm import Pcm
 from speechmesh.common.errors import ModelUnavailable
 
 MODEL_ID = "espeak"
@@ -61,7 +62,7 @@ class EspeakSynthesizer:
         self._executable = executable = find_command(self._settings.executable, "espeak-ng")
         listing = sorted(parse_voices(self._run(["--voices"], b"").decode("utf-8", "replace")), key=_order)
         if not listing:
-            raise ModelUnavailable(f"'{executable} --voices' listed no language voices")
+            raise ModelUnavailable("'espeak-ng --voices' listed no language voices", detail=executable)
         # espeak-ng always writes 22.05 kHz, but ask the binary rather than assume it.
         rate = decode_audio(self._synthesize_file(listing[0].file, "m1", 1.0, "a")).sample_rate
         for voice in listing:

@@ -18,7 +18,8 @@ from pathlib import Path
 from services.tts.engines.command import find_command, run_command
 from services.tts.settings import FestivalSettings
 from services.tts.synthesizer import Gender, SynthesisOptions, VoiceCard
-from speechmesh.common.audio import Pcm, decode_audio
+from speechmesh.common.audio.decode import decode_audio
+from speechmesh.common.audio.pcm import Pcm
 from speechmesh.common.errors import ModelUnavailable
 
 MODEL_ID = "festival"
@@ -75,8 +76,8 @@ class FestivalSynthesizer:
             try:
                 rate = decode_audio(self._text2wave(voice, b"Hello.", 1.0)).sample_rate
             except RuntimeError as error:
-                reason = f"voice {voice.id} does not run (Debian package {voice.package}): {error}"
-                raise ModelUnavailable(reason) from error
+                reason = f"voice {voice.id} does not run (Debian package {voice.package})"
+                raise ModelUnavailable(reason, detail=str(error)) from error
             self._cards[voice.id] = VoiceCard(
                 id=voice.id,
                 name=voice.name,

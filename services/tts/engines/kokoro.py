@@ -21,7 +21,7 @@ import numpy as np
 
 from services.tts.settings import KokoroSettings
 from services.tts.synthesizer import Gender, SynthesisOptions, VoiceCard
-from speechmesh.common.audio import Pcm
+from speechmesh.common.audio.pcm import Pcm
 from speechmesh.common.errors import InvalidArgument
 
 MODEL_ID = "kokoro"
@@ -84,7 +84,7 @@ class KokoroSynthesizer:
             # Kokoro keeps np.load's lazy NpzFile, an open file that would outlive a
             # temporary as_file() copy and leak its handle; read the styles now and close it.
             with contextlib.closing(kokoro.voices) as styles:
-                kokoro.voices = {name: styles[name] for name in styles.files}  # type: ignore[assignment]
+                kokoro.voices = {name: styles[name] for name in styles.files}
         missing = [voice_id for voice_id in self._cards if voice_id not in kokoro.voices]
         if missing:
             raise OSError(f"voices_ja.npz lacks the Kokoro voices {missing}")

@@ -10,11 +10,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from services.tts.settings import PiperSettings
 from services.tts.synthesizer import Gender, SynthesisOptions, VoiceCard
-from speechmesh.common.audio import Pcm
+from speechmesh.common.audio.pcm import Pcm
 from speechmesh.common.errors import ModelUnavailable
+
+if TYPE_CHECKING:  # piper is imported on load
+    from piper import PiperVoice
 
 MODEL_ID = "piper"
 
@@ -25,7 +29,7 @@ _GENDERS: dict[str, Gender] = {"joe": "male", "amy": "female", "lessac": "female
 class PiperSynthesizer:
     def __init__(self, settings: PiperSettings) -> None:
         self._settings = settings
-        self._voices: dict[str, object] = {}
+        self._voices: dict[str, PiperVoice] = {}
         self._cards: dict[str, VoiceCard] = {}
 
     def load(self) -> None:
@@ -64,9 +68,13 @@ class PiperSynthesizer:
         from piper import SynthesisConfig
 
         voice = self._voices[options.voice]
-        base_scale = voice.config.length_scale  # type: ignore[attr-defined]
-        config = SynthesisConfig(length_scale=base_scale / options.speed)
-        for chunk in voice.synthesize(text, config):  # type: ignore[attr-defined]
+        base_scale = voice.config.length_scale
+        config = SynthesisConfig(
+            length_scale=base_scale / options.speed,
+            noise_scale=self._settings.noise_scale,
+            noise_w_scale=self._settings.noise_w_scale,
+        )
+        for chunk in voice.synthesize(text, config):
             yield Pcm(chunk.audio_float_array, chunk.sample_rate)
 
 

@@ -23,7 +23,9 @@ from services.tts.language import detect_language
 from services.tts.sentences import split_sentences
 from services.tts.synthesizer import SynthesisOptions, Synthesizer, VoiceCard
 from speechmesh.common import limits
-from speechmesh.common.audio import Pcm, resample, time_stretch
+from speechmesh.common.audio.pcm import Pcm
+from speechmesh.common.audio.resample import resample
+from speechmesh.common.audio.stretch import time_stretch
 from speechmesh.common.errors import InvalidArgument, InvalidAudio, ModelUnavailable
 from speechmesh.common.registry import EngineRegistry
 from speechmesh.speakers.dvector import SAMPLE_RATE as EMBEDDER_RATE
@@ -46,8 +48,7 @@ class WorldCloner:
     def __init__(self, synthesizers: EngineRegistry[Synthesizer], base_models: Sequence[str], threads: int) -> None:
         self._synthesizers = synthesizers
         self._base_models = tuple(base_models)
-        self._threads = threads
-        self._embedder = None
+        self._embedder = DVectorEmbedder(threads=threads)
         self._profiles: dict[str, tuple[Synthesizer, VoiceCard, cloning.VoiceProfile]] = {}
         self._profiled: set[str] = set()  # base models whose voices were profiled (or tried)
         self._lock = threading.Lock()
@@ -55,9 +56,7 @@ class WorldCloner:
     def load(self) -> None:
         import pyworld  # noqa: F401 - fail at load, not at the first clone, when WORLD is missing
 
-        embedder = DVectorEmbedder(threads=self._threads)
-        embedder.load()
-        self._embedder = embedder
+        self._embedder.load()
 
     def warm_up(self) -> None:
         """Nothing: profiling every base voice costs seconds, paid by the first clone."""
@@ -121,5 +120,8 @@ def _speak(engine: Synthesizer, card: VoiceCard, text: str, language: str, speed
     blocks = [
         pcm.samples for sentence in split_sentences(text, language) for pcm in engine.synthesize(sentence, options)
     ]
+    if not sum(block.size for block in blocks):
+        # Engines read punctuation or symbols alone ("...", "-") as nothing: no speech to adapt.
+        raise InvalidArgument(f"'text' holds nothing the voice {card.id} can speak.", param="text")
     speech = Pcm(np.concatenate(blocks).astype(np.float32), card.sample_rate)
     return time_stretch(speech, speed / rendered)

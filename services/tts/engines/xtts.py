@@ -3,8 +3,11 @@
 Loads only from `<models_dir>/xtts-v2/` (config.json, model.pth, vocab.json and
 speakers_xtts.pth, as the coqui/XTTS-v2 release lays them out); it never downloads.
 No registry reachable here ships those weights, so on a stock server this model is listed
-as unavailable with the reason; `make install` installs the packages (the `xtts` extra),
-and tests/test_xtts_loading.py runs this code on a tiny randomly initialised XTTS. Its
+as unavailable with the reason. Its packages (coqui-tts, torch: the `xtts` extra) are
+opt-in, `make install EXTRAS=xtts`; without them the model is listed as unavailable with
+`NEEDS_EXTRA` as the reason (checked before the weights, importing nothing), and the
+service serves its other models. `make test` installs the extra, and
+tests/test_xtts_loading.py runs this code on a tiny randomly initialised XTTS. Its
 voices are the release's studio speakers (speakers_xtts.pth holds their conditioning
 latents); every voice speaks every XTTS language whose text frontend is installed.
 """
@@ -23,7 +26,7 @@ import numpy as np
 from services.tts.sentences import bounded
 from services.tts.settings import XttsSettings
 from services.tts.synthesizer import SynthesisOptions, VoiceCard
-from speechmesh.common.audio import Pcm
+from speechmesh.common.audio.pcm import Pcm
 from speechmesh.common.errors import InvalidArgument, ModelUnavailable
 
 MODEL_ID = "xtts"
@@ -32,6 +35,10 @@ FILES = ("config.json", "model.pth", "vocab.json", "speakers_xtts.pth")
 # XTTS calls Mandarin "zh-cn"; the API uses ISO 639-1 everywhere.
 _TO_XTTS = {"zh": "zh-cn"}
 _FRONTENDS = {"ja": "cutlet", "zh": "pypinyin"}
+# The import names of the `xtts` extra's packages (pyproject.toml) that load() needs.
+_PACKAGES = ("TTS", "torch")
+# Shown to API clients (`/v1/models/`, the error of a request naming xtts): no server paths.
+NEEDS_EXTRA = "XTTS-v2 needs the optional 'xtts' extra (coqui-tts and torch): make install EXTRAS=xtts"
 
 
 class XttsSynthesizer:
@@ -44,11 +51,14 @@ class XttsSynthesizer:
         self._rate = 24000
 
     def load(self) -> None:
+        if missing_packages():
+            raise ModelUnavailable(NEEDS_EXTRA)
         missing = [name for name in FILES if not (self._path / name).is_file()]
         if missing:
             raise ModelUnavailable(
-                f"no XTTS-v2 weights in {self._path}/ (missing {', '.join(missing)}; put the coqui/XTTS-v2 "
-                "release files there)"
+                f"XTTS-v2 weights are not installed on this server (missing {', '.join(missing)} in the models "
+                "folder's xtts-v2 folder; see docs/deploy.md)",
+                detail=f"looked in {self._path}/",
             )
         try:
             import torch
@@ -56,8 +66,9 @@ class XttsSynthesizer:
             from TTS.tts.models.xtts import Xtts
         except ImportError as error:
             raise ModelUnavailable(
-                f"XTTS-v2 weights are in {self._path}/ but the package coqui-tts (import TTS) and torch are not "
-                f"installed ({error.name} is missing)"
+                "XTTS-v2 weights are installed but the package coqui-tts (import TTS) and torch are not "
+                f"({error.name} is missing)",
+                detail=f"weights in {self._path}/",
             ) from error
 
         if self._settings.threads:
@@ -68,7 +79,10 @@ class XttsSynthesizer:
             model = Xtts(config)
             model.load_checkpoint(config, checkpoint_dir=str(self._path), eval=True, use_deepspeed=False)
         except (OSError, ValueError, RuntimeError, KeyError, EOFError, pickle.UnpicklingError) as error:
-            raise ModelUnavailable(f"cannot read XTTS-v2 from {self._path}/: {error}") from error
+            raise ModelUnavailable(
+                "This server cannot read XTTS-v2 from its weights; the service's log says why.",
+                detail=f"{self._path}/: {error}",
+            ) from error
         self._model = model
         self._rate = int(config.audio.output_sample_rate)
         languages = tuple(
@@ -88,7 +102,7 @@ class XttsSynthesizer:
             self._cards[card.id] = card
             self._speakers[card.id] = speaker
         if not self._cards:
-            raise ModelUnavailable(f"{self._path / 'speakers_xtts.pth'} holds no speakers")
+            raise ModelUnavailable("XTTS-v2's speakers_xtts.pth holds no speakers", detail=str(self._path))
 
     def warm_up(self) -> None:
         voice = next(iter(self._cards))
@@ -118,11 +132,24 @@ class XttsSynthesizer:
             yield Pcm(np.asarray(output["wav"], dtype=np.float32), self._rate)
 
 
+def missing_packages() -> list[str]:
+    """Which of the `xtts` extra's packages cannot be imported here, found without importing
+    them (torch alone takes seconds): a lean install's service starts as fast as before."""
+    return [name for name in _PACKAGES if not _importable(name)]
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a finder that refuses it; a module without a spec
+        return False
+
+
 def frontend_installed(language: str) -> bool:
     """XTTS romanizes Japanese with cutlet and Chinese with pypinyin, optional extras of
     coqui-tts; without them those languages fail at the first request, so are not offered."""
     module = _FRONTENDS.get(language)
-    return module is None or importlib.util.find_spec(module) is not None
+    return module is None or _importable(module)
 
 
 def _slug(name: str) -> str:

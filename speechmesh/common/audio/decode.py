@@ -12,10 +12,12 @@ InvalidAudio, and checks between frames whether its caller has gone.
 from __future__ import annotations
 
 import io
-from typing import IO, Any
+from typing import IO
 
 import av
 import numpy as np
+from av.audio.stream import AudioStream
+from av.container import InputContainer
 
 from speechmesh.common import limits
 from speechmesh.common.audio.pcm import Pcm
@@ -60,7 +62,7 @@ def decode_audio(
         raise InvalidAudio("The audio file is empty.")
     output = _Output(sample_rate, 1 if mono else 2, max_seconds, keep_first)
     try:
-        container: Any = av.open(file, mode="r")
+        container = av.open(file, mode="r")
     except _BAD_DATA as error:
         raise InvalidAudio(f"The file is not audio that can be decoded ({_why(error)}).") from None
     with container:
@@ -152,7 +154,7 @@ class _Output:
             self._blocks.append(block)
 
 
-def _audio_stream(container: Any) -> Any:
+def _audio_stream(container: InputContainer) -> AudioStream:
     if not container.streams.audio:
         raise InvalidAudio("The file has no audio stream.")
     stream = container.streams.audio[0]
@@ -186,7 +188,7 @@ _WAV_HEADER_BYTES = 44
 _MP3_LENGTH_HEADERS = (b"Xing", b"Info", b"VBRI")
 
 
-def _declared_seconds(container: Any, stream: Any, head: bytes) -> float | None:
+def _declared_seconds(container: InputContainer, stream: AudioStream, head: bytes) -> float | None:
     """The length the file's header states, where it states one exactly; else None."""
     name = container.format.name
     if name == "wav":
@@ -198,6 +200,6 @@ def _declared_seconds(container: Any, stream: Any, head: bytes) -> float | None:
         return max(riff + 8 - _WAV_HEADER_BYTES, 0) * 8 / bit_rate
     if name == "mp3" and not any(tag in head for tag in _MP3_LENGTH_HEADERS):
         return None  # a bare MP3's length is estimated from its size, not stated
-    if name not in ("flac", "mp3", "mov,mp4,m4a,3gp,3g2,mj2") or not stream.duration:
+    if name not in ("flac", "mp3", "mov,mp4,m4a,3gp,3g2,mj2") or not stream.duration or stream.time_base is None:
         return None
     return float(stream.duration * stream.time_base)

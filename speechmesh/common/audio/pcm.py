@@ -34,4 +34,4 @@ class Pcm:
     def to_int16(self) -> np.ndarray:
         """Interleaved-ready int16 array shaped (frames, channels)."""
         samples = self.samples if self.samples.ndim == 2 else self.samples[:, None]
-        return (np.clip(samples, -1.0, 1.0) * 32767.0).astype(np.int16)
+        return (samples.clip(-1.0, 1.0) * 32767.0).astype(np.int16)

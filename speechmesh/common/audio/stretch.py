@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import av
 import av.filter
 import numpy as np
@@ -15,7 +17,7 @@ def time_stretch(pcm: Pcm, factor: float) -> Pcm:
         return pcm
     graph = av.filter.Graph()
     source = graph.add_abuffer(
-        format="flt", sample_rate=pcm.sample_rate, layout="mono", time_base=f"1/{pcm.sample_rate}"
+        format="flt", sample_rate=pcm.sample_rate, layout="mono", time_base=Fraction(1, pcm.sample_rate)
     )
     tempo = graph.add("atempo", f"{factor:.6f}")
     sink = graph.add("abuffersink")

@@ -6,7 +6,7 @@ NOT_SERVING (loading its models, shutting down). From the outages it watched beg
 the tracker learns how long a restart takes here; before it has seen one it uses a
 configured default. A 503 then says how long is left (`Retry-After`) instead of a constant.
 
-Transport level only (gRPC, no web framework), so any client of the services can use it.
+Transport level only (gRPC, no web framework): part of the client layer every caller of the services uses.
 """
 
 from __future__ import annotations
@@ -105,7 +105,9 @@ class Availability:
             try:
                 # wait_for_ready: while the service is unreachable the call waits for the
                 # channel to connect (it retries on its reconnect backoff) instead of failing.
-                async for reply in stub.Watch(health_pb2.HealthCheckRequest(), wait_for_ready=True):
+                # types-grpcio-health-checking's HealthStub declares no methods.
+                watch = stub.Watch(health_pb2.HealthCheckRequest(), wait_for_ready=True)  # type: ignore[attr-defined]
+                async for reply in watch:
                     self.set_serving(name, reply.status == health_pb2.HealthCheckResponse.SERVING)
             except grpc.aio.AioRpcError as error:
                 log.debug("health watch ended", extra={"upstream": name, "grpc_code": error.code().name})

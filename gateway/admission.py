@@ -1,0 +1,149 @@
+"""The one admission point of the API: who may call, what the call used, and the headers
+every response carries.
+
+Every route that needs a key depends on `admit`: it authenticates the key, checks its plan,
+opens the request's `Ticket` and passes it to the `Policy`, which may refuse it (rate and
+concurrency limits) before any work starts. The route then records on the ticket what it
+uses (`await ticket.meter(...)`: characters, audio seconds) and what served it
+(`ticket.describe(...)`: X-Model and the like), never on its response object.
+
+`AdmissionMiddleware` wraps every request: it adds the ticket's headers and an
+X-Request-Id to whatever response leaves (a 200, an error, a stream; an unexpected
+exception becomes the documented 500 here, with them), and when the response has ended —
+sent whole, failed, or cut off because the client left mid-stream — it settles the ticket
+with the policy, whose accounting sees the outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import uuid
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from fastapi import Request
+from starlette.datastructures import MutableHeaders
+
+from gateway.auth import Caller, authenticate
+from gateway.errors import INTERNAL, error_response
+
+log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+
+
+class Outcome(enum.StrEnum):
+    SUCCEEDED = "succeeded"  # a success status, its body sent to the end
+    FAILED = "failed"  # an error status, or no response at all
+    CUT = "cut"  # a success status whose body stopped early: the client left, or an upstream failed mid-stream
+
+
+@dataclass
+class Ticket:
+    """One admitted request: its caller, what it used and what the response should say."""
+
+    caller: Caller
+    route: str
+    policy: Policy
+    request_id: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    usage: dict[str, float] = field(default_factory=dict)
+    # Response body bytes delivered, for a stream cut off midway.
+    sent_bytes: int = 0
+
+    def describe(self, headers: Mapping[str, str]) -> None:
+        """Headers for the response, whatever it turns out to be ({"X-Model": "kokoro"})."""
+        self.headers.update(headers)
+
+    async def meter(self, unit: str, amount: float, param: str | None = None) -> None:
+        """Records `amount` of `unit` ("characters", "audio_seconds") as used by this request;
+        the policy may refuse it (ApiError naming `param`, the field that asks for it)
+        before the work starts."""
+        self.usage[unit] = self.usage.get(unit, 0.0) + amount
+        await self.policy.reserve(self, unit, amount, param)
+
+
+class Policy(Protocol):
+    """What the platform enforces and accounts for each admitted request."""
+
+    async def admit(self, ticket: Ticket) -> None:
+        """Raises an ApiError to refuse the request before any work (e.g. 429)."""
+
+    async def reserve(self, ticket: Ticket, unit: str, amount: float, param: str | None) -> None:
+        """Raises an ApiError to refuse usage the caller cannot pay for (e.g. 402)."""
+
+    async def settle(self, ticket: Ticket, outcome: Outcome) -> None:
+        """Accounts for the request once its response has ended, whatever the outcome."""
+
+
+async def admit(request: Request) -> Ticket:
+    """The dependency of every route that needs a key (FastAPI runs it once per request)."""
+    caller = await authenticate(request)
+    route = request.scope.get("route")
+    policy: Policy = request.app.state.policy
+    ticket = Ticket(caller, getattr(route, "path", request.url.path), policy, getattr(request.state, "request_id", ""))
+    request.state.ticket = ticket
+    await policy.admit(ticket)
+    return ticket
+
+
+@dataclass
+class _Response:
+    status: int | None = None
+    complete: bool = False
+
+
+class AdmissionMiddleware:
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = uuid.uuid4().hex
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        response = _Response()
+
+        async def decorated(message: Message) -> None:
+            ticket: Ticket | None = state.get("ticket")
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["X-Request-Id"] = request_id
+                for name, value in (ticket.headers if ticket else {}).items():
+                    headers[name] = value
+                response.status = message["status"]
+            elif message["type"] == "http.response.body":
+                if ticket is not None:
+                    ticket.sent_bytes += len(message.get("body", b""))
+                response.complete = not message.get("more_body", False)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, decorated)
+        except Exception:
+            log.exception("unhandled error", extra={"path": scope.get("path"), "request_id": request_id})
+            if response.status is None:
+                reply = error_response(*INTERNAL, "Internal server error; please retry later.")
+                await reply(scope, receive, decorated)
+        finally:
+            ticket = state.get("ticket")
+            if ticket is not None:
+                # Settled even while the request's task is being cancelled (the client left).
+                await asyncio.shield(_settle(ticket, response, request_id))
+
+
+async def _settle(ticket: Ticket, response: _Response, request_id: str) -> None:
+    if response.status is None or response.status >= 400:
+        outcome = Outcome.FAILED
+    else:
+        outcome = Outcome.SUCCEEDED if response.complete else Outcome.CUT
+    try:
+        await ticket.policy.settle(ticket, outcome)
+    except Exception:
+        log.exception("settling a request failed", extra={"request_id": request_id, "route": ticket.route})

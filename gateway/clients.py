@@ -1,0 +1,33 @@
+"""The service clients as route dependencies (speechmesh/clients holds the clients)."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from gateway.errors import ApiError
+from speechmesh.clients.mesh import Mesh
+from speechmesh.clients.stt import SttClient
+from speechmesh.clients.tts import TtsClient
+
+
+def mesh(request: Request) -> Mesh:
+    found: Mesh = request.app.state.mesh
+    return found
+
+
+def _missing(service: str) -> ApiError:
+    return ApiError(503, "model_loading", f"The {service} service is not deployed on this server.")
+
+
+def tts_client(request: Request) -> TtsClient:
+    client = mesh(request).tts
+    if client is None:
+        raise _missing("TTS")
+    return client
+
+
+def stt_client(request: Request) -> SttClient:
+    client = mesh(request).stt
+    if client is None:
+        raise _missing("STT")
+    return client

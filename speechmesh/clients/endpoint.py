@@ -1,0 +1,27 @@
+"""One gRPC target of a service and its channel: a service's default pods, or the pods of
+some of its models. Its name (`tts`, `tts[kokoro]`) labels health, logs and readiness."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+
+from speechmesh.clients.calls import calling
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    service: str
+    address: str
+    models: tuple[str, ...]
+    channel: grpc.aio.Channel
+
+    @property
+    def name(self) -> str:
+        return f"{self.service}[{','.join(self.models)}]" if self.models else self.service
+
+    def use(self) -> grpc.aio.Channel:
+        """The channel, noting that the current task called this endpoint."""
+        calling(self.name)
+        return self.channel

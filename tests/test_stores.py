@@ -1,0 +1,104 @@
+"""The gateway's stores on a real SQLite file: keys (hashed, revocable, cached), the shared
+URL-signing secret, the clone audit, and a database made by an earlier release."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from pathlib import Path
+
+from gateway.settings import GatewaySettings
+from gateway.store.audit import CloneRecord
+from gateway.store.keys import CachedKeyStore, SqlKeyStore
+from gateway.store.stores import open_stores
+
+# What the release before the async stores created (gateway/keystore.py then).
+OLD_SCHEMA = """
+CREATE TABLE api_keys (
+    id INTEGER PRIMARY KEY,
+    key_hash TEXT NOT NULL UNIQUE,
+    prefix TEXT NOT NULL,
+    name TEXT NOT NULL,
+    plan TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+)
+"""
+
+
+def _settings(path: Path, **options: object) -> GatewaySettings:
+    return GatewaySettings(database_path=path, **options)
+
+
+async def test_keys_are_stored_hashed_and_revocable(tmp_path: Path) -> None:
+    stores = await open_stores(_settings(tmp_path / "db", key_cache_seconds=0))
+    try:
+        key, secret = await stores.keys.create("app", "enterprise")
+        assert (await stores.keys.lookup(secret)) == key and key.plan == "enterprise"
+        assert await stores.keys.lookup(secret + "x") is None
+        assert [k.id for k in await stores.keys.list()] == [key.id]
+        assert await stores.keys.revoke(key.id) and not await stores.keys.revoke(key.id)
+        assert await stores.keys.lookup(secret) is None
+    finally:
+        await stores.close()
+    stored = sqlite3.connect(tmp_path / "db").execute("SELECT key_hash, prefix FROM api_keys").fetchone()
+    assert stored == (hashlib.sha256(secret.encode()).hexdigest(), secret[:12])
+
+
+async def test_a_cached_key_is_forgotten_when_revoked_through_the_cache(tmp_path: Path) -> None:
+    stores = await open_stores(_settings(tmp_path / "db", key_cache_seconds=3600))
+    other = SqlKeyStore(stores.engine)  # another process's view of the same database
+    try:
+        assert isinstance(stores.keys, CachedKeyStore)
+        first, first_secret = await stores.keys.create("a", "pro")
+        second, second_secret = await stores.keys.create("b", "pro")
+        assert await stores.keys.lookup(first_secret) == first
+        assert await stores.keys.lookup(second_secret) == second
+        await stores.keys.revoke(first.id)
+        assert await stores.keys.lookup(first_secret) is None
+        # Revoked elsewhere: remembered here until the cache's time is up (documented).
+        await other.revoke(second.id)
+        assert await stores.keys.lookup(second_secret) == second
+        assert await other.lookup(second_secret) is None
+    finally:
+        await stores.close()
+
+
+async def test_every_process_on_one_database_signs_with_one_secret(tmp_path: Path) -> None:
+    first, second = await open_stores(_settings(tmp_path / "db")), await open_stores(_settings(tmp_path / "db"))
+    try:
+        secret = await first.keys.url_signing_secret()
+        assert len(secret) == 32 and await second.keys.url_signing_secret() == secret
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_clones_are_audited_per_key(tmp_path: Path) -> None:
+    stores = await open_stores(_settings(tmp_path / "db"))
+    try:
+        record = CloneRecord(7, "ab" * 32, 1000, "world-adapt", "joe", 12, 0.5)
+        await stores.audit.record(record)
+        [stored] = await stores.audit.records(7)
+        assert stored.created_at and stored == CloneRecord(**{**record.__dict__, "created_at": stored.created_at})
+        assert await stores.audit.records(8) == []
+    finally:
+        await stores.close()
+
+
+async def test_a_database_made_by_an_earlier_release_keeps_its_keys(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    secret = "sk-tts-" + "a" * 43
+    with sqlite3.connect(path) as old:
+        old.execute(OLD_SCHEMA)
+        old.execute(
+            "INSERT INTO api_keys (key_hash, prefix, name, plan, created_at) VALUES (?, ?, 'old', 'pro', 'then')",
+            (hashlib.sha256(secret.encode()).hexdigest(), secret[:12]),
+        )
+    stores = await open_stores(_settings(path))
+    try:
+        key = await stores.keys.lookup(secret)
+        assert key is not None and key.name == "old"
+        await stores.audit.record(CloneRecord(key.id, "00" * 32, 1, "m", "v", 1, 0.1))
+    finally:
+        await stores.close()
