@@ -10,8 +10,9 @@ uses (`await ticket.meter(...)`: characters, audio seconds) and what served it
 `AdmissionMiddleware` wraps every request: it adds the ticket's headers and an
 X-Request-Id to whatever response leaves (a 200, an error, a stream; an unexpected
 exception becomes the documented 500 here, with them), and when the response has ended —
-sent whole, failed, or cut off because the client left mid-stream — it settles the ticket
-with the policy, whose accounting sees the outcome.
+sent whole, failed, cut off mid-stream, or abandoned by a client that left before it — it
+settles the ticket with the policy, whose accounting sees the outcome. A request the policy
+refused is not settled: it holds nothing.
 """
 
 from __future__ import annotations
@@ -25,10 +26,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from fastapi import Request
+from fastapi.routing import APIRoute
 from starlette.datastructures import MutableHeaders
 
 from gateway.auth import Caller, authenticate
+from gateway.connection import ABANDONED
 from gateway.errors import INTERNAL, error_response
+from gateway.routers import documented_path
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +44,7 @@ class Outcome(enum.StrEnum):
     SUCCEEDED = "succeeded"  # a success status, its body sent to the end
     FAILED = "failed"  # an error status, or no response at all
     CUT = "cut"  # a success status whose body stopped early: the client left, or an upstream failed mid-stream
+    ABANDONED = "abandoned"  # the client left before any response (gateway/connection.py cancelled the work)
 
 
 @dataclass
@@ -63,8 +68,8 @@ class Ticket:
         """Records `amount` of `unit` ("characters", "audio_seconds") as used by this request;
         the policy may refuse it (ApiError naming `param`, the field that asks for it)
         before the work starts."""
-        self.usage[unit] = self.usage.get(unit, 0.0) + amount
         await self.policy.reserve(self, unit, amount, param)
+        self.usage[unit] = self.usage.get(unit, 0.0) + amount
 
 
 class Policy(Protocol):
@@ -85,9 +90,12 @@ async def admit(request: Request) -> Ticket:
     caller = await authenticate(request)
     route = request.scope.get("route")
     policy: Policy = request.app.state.policy
-    ticket = Ticket(caller, getattr(route, "path", request.url.path), policy, getattr(request.state, "request_id", ""))
-    request.state.ticket = ticket
+    # Labelled by its documented path, whichever spelling was called.
+    path = documented_path(route) if isinstance(route, APIRoute) else request.url.path
+    ticket = Ticket(caller, path, policy, getattr(request.state, "request_id", ""))
     await policy.admit(ticket)
+    # Only an admitted request is settled: one the policy refused holds nothing to release.
+    request.state.ticket = ticket
     return ticket
 
 
@@ -117,32 +125,41 @@ class AdmissionMiddleware:
                 headers["X-Request-Id"] = request_id
                 for name, value in (ticket.headers if ticket else {}).items():
                     headers[name] = value
+            await send(message)
+            # Counted once sent: a server whose send fails on a disconnect did not deliver it.
+            if message["type"] == "http.response.start":
                 response.status = message["status"]
             elif message["type"] == "http.response.body":
                 if ticket is not None:
                     ticket.sent_bytes += len(message.get("body", b""))
                 response.complete = not message.get("more_body", False)
-            await send(message)
 
         try:
             await self.app(scope, receive, decorated)
         except Exception:
             log.exception("unhandled error", extra={"path": scope.get("path"), "request_id": request_id})
             if response.status is None:
-                reply = error_response(*INTERNAL, "Internal server error; please retry later.")
+                # Connection: close, as the guard adds for any early reply: the body may be unread.
+                reply = error_response(
+                    *INTERNAL, "Internal server error; please retry later.", headers={"Connection": "close"}
+                )
                 await reply(scope, receive, decorated)
         finally:
             ticket = state.get("ticket")
             if ticket is not None:
                 # Settled even while the request's task is being cancelled (the client left).
-                await asyncio.shield(_settle(ticket, response, request_id))
+                await asyncio.shield(_settle(ticket, _outcome(response, state), request_id))
 
 
-async def _settle(ticket: Ticket, response: _Response, request_id: str) -> None:
+def _outcome(response: _Response, state: MutableMapping[str, Any]) -> Outcome:
+    if response.status is None and state.get(ABANDONED):
+        return Outcome.ABANDONED
     if response.status is None or response.status >= 400:
-        outcome = Outcome.FAILED
-    else:
-        outcome = Outcome.SUCCEEDED if response.complete else Outcome.CUT
+        return Outcome.FAILED
+    return Outcome.SUCCEEDED if response.complete else Outcome.CUT
+
+
+async def _settle(ticket: Ticket, outcome: Outcome, request_id: str) -> None:
     try:
         await ticket.policy.settle(ticket, outcome)
     except Exception:

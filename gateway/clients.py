@@ -1,4 +1,5 @@
-"""The service clients as route dependencies (speechmesh/clients holds the clients)."""
+"""The service clients as route dependencies (speechmesh/clients holds the clients); async,
+so FastAPI does not run them in its thread pool."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from speechmesh.clients.stt import SttClient
 from speechmesh.clients.tts import TtsClient
 
 
-def mesh(request: Request) -> Mesh:
+async def mesh(request: Request) -> Mesh:
     found: Mesh = request.app.state.mesh
     return found
 
@@ -19,15 +20,15 @@ def _missing(service: str) -> ApiError:
     return ApiError(503, "model_loading", f"The {service} service is not deployed on this server.")
 
 
-def tts_client(request: Request) -> TtsClient:
-    client = mesh(request).tts
+async def tts_client(request: Request) -> TtsClient:
+    client = (await mesh(request)).tts
     if client is None:
         raise _missing("TTS")
     return client
 
 
-def stt_client(request: Request) -> SttClient:
-    client = mesh(request).stt
+async def stt_client(request: Request) -> SttClient:
+    client = (await mesh(request)).stt
     if client is None:
         raise _missing("STT")
     return client

@@ -26,6 +26,8 @@ from typing import Any
 
 from gateway.errors import ApiError
 
+# The key this guard sets in the request's state when the client left before its response.
+ABANDONED = "abandoned"
 Scope = dict[str, Any]
 Message = dict[str, Any]
 
@@ -58,6 +60,7 @@ class ConnectionGuard:
             if not request.abandoned:
                 raise
             # Cancelled here because the client left: nobody is waiting for an answer.
+            scope.setdefault("state", {})[ABANDONED] = True
             asyncio.current_task().uncancel()  # type: ignore[union-attr]  # None only outside a task
         finally:
             request.close()

@@ -11,20 +11,19 @@ import json
 import threading
 import wave
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 
 import httpx
 import pytest
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
 from prometheus_client import REGISTRY
 
 from gateway.admission import AdmissionMiddleware, Outcome, Ticket, admit
 from gateway.app import create_app
-from gateway.auth import Caller
 from gateway.errors import ApiError, install_error_handlers
 from gateway.openapi import AUTHENTICATED
-from gateway.plans import PLANS
 from gateway.settings import GatewaySettings
 from gateway.store.keys import ApiKey
 from services.stt.server import create_server as create_stt_server
@@ -97,52 +96,70 @@ async def test_headers_on_a_200_a_4xx_and_a_stream(gateway, client: httpx.AsyncC
 
 
 class RecordingPolicy:
+    """Refuses the admission of /turned-away and more than 100 characters; records settlements."""
+
     def __init__(self) -> None:
-        self.settled: list[tuple[Outcome, dict[str, float], int]] = []
+        self.settled: list[tuple[str, Outcome, dict[str, float], int]] = []
 
     async def admit(self, ticket: Ticket) -> None:
-        pass
+        if ticket.route == "/turned-away":
+            raise ApiError(429, "rate_limited", "Too many requests.")
 
     async def reserve(self, ticket: Ticket, unit: str, amount: float, param: str | None) -> None:
-        pass
+        if amount > 100:
+            raise ApiError(402, "insufficient_credits", "Not enough credits.")
 
     async def settle(self, ticket: Ticket, outcome: Outcome) -> None:
-        self.settled.append((outcome, dict(ticket.usage), ticket.sent_bytes))
+        self.settled.append((ticket.route, outcome, dict(ticket.usage), ticket.sent_bytes))
+
+
+class OneKey:
+    async def lookup(self, secret: str) -> ApiKey | None:
+        return ApiKey(1, "sk-tts-good", "t", "pro", "", None) if secret == "sk-tts-good" else None
 
 
 def _tiny_app(policy: RecordingPolicy) -> FastAPI:
-    """Routes that describe themselves and meter usage, then answer in each possible way."""
+    """Routes admitted by the real `admit` that describe themselves and meter usage, then
+    answer in each possible way."""
     app = FastAPI()
     install_error_handlers(app)
     app.add_middleware(AdmissionMiddleware)
-    caller = Caller(ApiKey(1, "sk-tts-xxxxx", "t", "pro", "", None), PLANS["pro"])
+    app.state.stores = SimpleNamespace(keys=OneKey())
+    app.state.policy = policy
 
-    async def ticket(request: Request) -> Ticket:
-        opened = Ticket(caller, request.url.path, policy)
-        request.state.ticket = opened
-        opened.describe({"X-Model": "m"})
-        await opened.meter("characters", 5)
-        return opened
+    async def described(ticket: Ticket = Depends(admit)) -> Ticket:
+        ticket.describe({"X-Model": "m"})
+        await ticket.meter("characters", 5)
+        return ticket
 
-    @app.get("/ok", dependencies=[Depends(ticket)])
+    @app.get("/ok", dependencies=[Depends(described)])
     async def ok() -> JSONResponse:
         return JSONResponse({"ok": True})
 
-    @app.get("/refused", dependencies=[Depends(ticket)])
+    @app.get("/refused", dependencies=[Depends(described)])
     async def refused() -> JSONResponse:
         raise ApiError(404, "not_found", "No such thing.")
 
-    @app.get("/broken", dependencies=[Depends(ticket)])
+    @app.get("/broken", dependencies=[Depends(described)])
     async def broken() -> JSONResponse:
         raise RuntimeError("a bug with a secret path /etc/x")
 
-    @app.get("/cut", dependencies=[Depends(ticket)])
+    @app.get("/cut", dependencies=[Depends(described)])
     async def cut() -> StreamingResponse:
         async def chunks() -> AsyncIterator[bytes]:
             yield b"x" * 100
             raise RuntimeError("the upstream failed mid-stream")
 
         return StreamingResponse(chunks())
+
+    @app.get("/turned-away", dependencies=[Depends(described)])
+    async def turned_away() -> JSONResponse:
+        raise AssertionError("not admitted: never runs")
+
+    @app.get("/too-much")
+    async def too_much(ticket: Ticket = Depends(described)) -> JSONResponse:
+        await ticket.meter("characters", 1000)
+        raise AssertionError("not reserved: never runs")
 
     return app
 
@@ -173,7 +190,7 @@ async def _call(app: FastAPI, path: str) -> tuple[int, dict[str, str], bytes]:
         "raw_path": path.encode(),
         "root_path": "",
         "query_string": b"",
-        "headers": [],
+        "headers": [(b"authorization", b"Bearer sk-tts-good")],
         "client": ("127.0.0.1", 1),
         "server": ("test", 80),
     }
@@ -202,10 +219,24 @@ async def test_the_ticket_headers_leave_with_every_response_and_each_request_is_
     assert headers["x-model"] == "m" and len(headers["x-request-id"]) == 32
     if status >= 400:
         assert set(json.loads(body)["error"]) >= {"code", "message"} and b"/etc/x" not in body
-    [(settled, usage, sent_bytes)] = policy.settled
-    assert settled == outcome and usage == {"characters": 5.0}
+    if status == 500:
+        assert headers["connection"] == "close"  # the request's body may be unread
+    [(route, settled, usage, sent_bytes)] = policy.settled
+    assert (route, settled, usage) == (path, outcome, {"characters": 5.0})
     if sent is not None:
         assert sent_bytes == sent
+
+
+async def test_what_the_policy_refuses_is_neither_settled_nor_counted() -> None:
+    policy = RecordingPolicy()
+    app = _tiny_app(policy)
+    code, headers, _ = await _call(app, "/turned-away")
+    assert code == 429 and headers["x-request-id"] and policy.settled == []
+    code, headers, _ = await _call(app, "/too-much")
+    # Admitted (settled, as failed), with the 5 characters it was allowed and not the 1,000 refused.
+    assert code == 402 and headers["x-model"] == "m"
+    [(route, outcome, usage, _)] = policy.settled
+    assert (route, outcome, usage) == ("/too-much", Outcome.FAILED, {"characters": 5.0})
 
 
 def _requests(outcome: str) -> float:
@@ -214,7 +245,13 @@ def _requests(outcome: str) -> float:
     )
 
 
-async def test_a_stream_the_client_leaves_is_settled_as_cut(tmp_path) -> None:
+async def _settled(outcome: str, before: float) -> None:
+    async with asyncio.timeout(10):
+        while _requests(outcome) == before:
+            await asyncio.sleep(0.05)
+
+
+async def test_a_client_that_leaves_is_settled_as_cut_or_abandoned(tmp_path) -> None:
     release = threading.Event()
     release.set()
     slow = ScriptedSynthesizer(release, synth_seconds=0.2, blocks=50)
@@ -228,10 +265,15 @@ async def test_a_stream_the_client_leaves_is_settled_as_cut(tmp_path) -> None:
         async with http.stream("POST", "/v1/tts/", json={"text": "Hello.", "stream": True, "format": "wav"}) as reply:
             assert reply.status_code == 200
             await anext(reply.aiter_raw())
-        async with asyncio.timeout(10):
-            while _requests("cut") == before:
-                await asyncio.sleep(0.05)
+        await _settled("cut", before)
         assert slow.produced < 50  # the synthesis stopped with the stream
+
+        # Gone before any response: the whole file was still being made.
+        before, produced = _requests("abandoned"), slow.produced
+        with pytest.raises(httpx.ReadTimeout):
+            await http.post("/v1/tts/", json={"text": "Hello.", "format": "wav"}, timeout=0.5)
+        await _settled("abandoned", before)
+        assert slow.produced - produced < 50
 
 
 def _wav() -> bytes:

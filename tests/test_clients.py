@@ -180,3 +180,14 @@ async def test_a_trace_started_at_the_gateway_reaches_the_service(tmp_path) -> N
     assert client.parent is not None and client.parent.span_id == http_span.context.span_id
     assert served.parent is not None and served.parent.span_id == client.context.span_id
     assert len({http_span.context.trace_id, client.context.trace_id, served.context.trace_id}) == 1
+
+
+def test_every_method_named_idempotent_exists_in_its_contract() -> None:
+    from google.protobuf import descriptor_pool
+
+    from speechmesh.clients import audio, chat, stt, tts
+
+    for module in (tts, stt, audio, chat):
+        for service, method in module.IDEMPOTENT:
+            found = descriptor_pool.Default().FindServiceByName(service)
+            assert found.methods_by_name.get(method) is not None, (service, method)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 from gateway.settings import GatewaySettings
@@ -102,3 +104,26 @@ async def test_a_database_made_by_an_earlier_release_keeps_its_keys(tmp_path: Pa
         await stores.audit.record(CloneRecord(key.id, "00" * 32, 1, "m", "v", 1, 0.1))
     finally:
         await stores.close()
+
+
+def test_processes_opening_a_new_database_at_once_all_start(tmp_path: Path) -> None:
+    """`make run` starts the gateway and its first-run helper together on a fresh var/."""
+    database = tmp_path / "fresh.db"
+    script = (
+        "import asyncio, sys\n"
+        "from pathlib import Path\n"
+        "from gateway.settings import GatewaySettings\n"
+        "from gateway.store.stores import open_stores\n"
+        "async def main():\n"
+        "    stores = await open_stores(GatewaySettings(database_path=Path(sys.argv[1])))\n"
+        "    print((await stores.keys.url_signing_secret()).hex())\n"
+        "    await stores.close()\n"
+        "asyncio.run(main())\n"
+    )
+    processes = [
+        subprocess.Popen([sys.executable, "-c", script, str(database)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(6)
+    ]
+    results = [process.communicate(timeout=60) for process in processes]
+    assert [process.returncode for process in processes] == [0] * 6, [err.decode()[-300:] for _, err in results]
+    assert len({out for out, _ in results}) == 1  # one signing secret for all

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.routing import APIRoute
 
 
 def both(
@@ -20,3 +21,10 @@ def both(
         return endpoint
 
     return register
+
+
+def documented_path(route: APIRoute) -> str:
+    """The path a route is documented under: a twin registered by `both()` names its original."""
+    if route.include_in_schema:
+        return route.path
+    return route.path.removesuffix("/") if route.path.endswith("/") else f"{route.path}/"

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.schema import CreateTable
 
 from gateway.store.tables import metadata
 
@@ -37,8 +38,11 @@ async def open_database(url: str) -> AsyncEngine:
 
     else:
         engine = create_async_engine(url, pool_pre_ping=True)
+    # IF NOT EXISTS, not create_all's check-then-create: processes opening a new database at
+    # once (make run's gateway and first-run helper, replicas on PostgreSQL) would race.
     async with engine.begin() as connection:
-        await connection.run_sync(metadata.create_all)
+        for table in metadata.sorted_tables:
+            await connection.execute(CreateTable(table, if_not_exists=True))
     return engine
 
 

@@ -5,6 +5,7 @@ Keys look like `sk-tts-<43 url-safe characters>`; only a SHA-256 of each is stor
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 import time
@@ -14,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.store.tables import api_keys, url_signing_secret
@@ -106,15 +108,17 @@ class SqlKeyStore:
         return result.rowcount == 1
 
     async def url_signing_secret(self) -> bytes:
-        async with self._engine.begin() as connection:
-            found = (await connection.execute(select(url_signing_secret.c.secret))).scalar_one_or_none()
-            if found is None:
-                # Two processes may race here: the loser's insert conflicts, and it reads the winner's.
-                await connection.execute(
-                    insert(url_signing_secret).prefix_with("OR IGNORE", dialect="sqlite"),
-                    {"id": 1, "secret": secrets.token_bytes(32)},
-                )
-                found = (await connection.execute(select(url_signing_secret.c.secret))).scalar_one()
+        query = select(url_signing_secret.c.secret)
+        async with self._engine.connect() as connection:
+            found = (await connection.execute(query)).scalar_one_or_none()
+        if found is None:
+            # Processes starting together race to make it: the losers' inserts conflict
+            # (on any database) and they read the winner's.
+            with contextlib.suppress(IntegrityError):
+                async with self._engine.begin() as connection:
+                    await connection.execute(insert(url_signing_secret).values(id=1, secret=secrets.token_bytes(32)))
+            async with self._engine.connect() as connection:
+                found = (await connection.execute(query)).scalar_one()
         return bytes(found)
 
 
@@ -130,6 +134,9 @@ class CachedKeyStore:
         self._seconds = seconds
         self._entries = entries
         self._live: OrderedDict[str, tuple[float, ApiKey]] = OrderedDict()
+        # Bumped by every revocation: a lookup that read the database before one does not
+        # cache what it read (it may be the key just revoked).
+        self._revocations = 0
 
     async def create(self, name: str, plan: str) -> tuple[ApiKey, str]:
         return await self._inner.create(name, plan)
@@ -141,10 +148,11 @@ class CachedKeyStore:
         if cached is not None and cached[0] > now:
             self._live.move_to_end(digest)
             return cached[1]
+        revocations = self._revocations
         key = await self._inner.lookup(secret)
         if key is None:
             self._live.pop(digest, None)
-        else:
+        elif revocations == self._revocations:
             self._live[digest] = (now + self._seconds, key)
             if len(self._live) > self._entries:
                 self._live.popitem(last=False)
@@ -154,10 +162,13 @@ class CachedKeyStore:
         return await self._inner.list()
 
     async def revoke(self, key_id: int) -> bool:
+        self._revocations += 1
         for digest, (_, key) in list(self._live.items()):
             if key.id == key_id:
                 del self._live[digest]
-        return await self._inner.revoke(key_id)
+        revoked = await self._inner.revoke(key_id)
+        self._revocations += 1
+        return revoked
 
     async def url_signing_secret(self) -> bytes:
         return await self._inner.url_signing_secret()

@@ -68,10 +68,11 @@ class TtsClient:
         endpoint.use()
         return self._stubs[endpoint.name]
 
-    async def voices(self, query: tts_pb2.ListVoicesRequest, timeout: float | None = None) -> list[tts_pb2.Voice]:
-        """The voices of every endpoint (of the model's own when `query` names one), each
-        model's from the endpoint it is routed to. An endpoint that cannot answer is left
-        out (logged) while another can; when none can, its error is raised."""
+    async def _listing(
+        self, query: tts_pb2.ListVoicesRequest, timeout: float | None
+    ) -> tuple[list[tts_pb2.Voice], list[grpc.aio.AioRpcError]]:
+        """The voices of every endpoint that answered (each model's from the endpoint it is
+        routed to), and the errors of those that did not (logged)."""
         endpoints = [self.endpoint(query.model)] if query.model else list(self.endpoints)
         for endpoint in endpoints:
             endpoint.use()
@@ -89,15 +90,26 @@ class TtsClient:
                 raise reply
             else:
                 voices += [voice for voice in reply.voices if self.endpoint(voice.model) is endpoint]
-        if len(failures) == len(endpoints):
+        return voices, failures
+
+    async def voices(self, query: tts_pb2.ListVoicesRequest, timeout: float | None = None) -> list[tts_pb2.Voice]:
+        """The voices of every endpoint (of the model's own when `query` names one). An
+        endpoint that cannot answer is left out while another can; when none can, its error
+        is raised."""
+        voices, failures = await self._listing(query, timeout)
+        if len(failures) == (1 if query.model else len(self.endpoints)):
             raise failures[0]
         return voices
 
     async def model_of_voice(self, voice: str) -> str:
-        """The model whose endpoint lists `voice`, or '' (the default pods then answer for it)."""
+        """The model whose endpoint lists `voice`, or '' (the default pods then answer for it:
+        an unknown voice is their 404). While some endpoint cannot answer, a voice none of the
+        others lists may be one of its own: its error is raised (a 503 to retry, not a 404)."""
         if voice not in self._voice_models:
-            listed = await self.voices(tts_pb2.ListVoicesRequest())
+            listed, failures = await self._listing(tts_pb2.ListVoicesRequest(), None)
             self._voice_models.update((v.id, v.model) for v in listed)
+            if voice not in self._voice_models and failures:
+                raise failures[0]
         return self._voice_models.get(voice, "")
 
     async def _routed(self, request: tts_pb2.SynthesizeRequest) -> tts_pb2_grpc.TextToSpeechStub:
