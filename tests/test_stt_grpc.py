@@ -56,7 +56,7 @@ async def refused(call) -> grpc.aio.AioRpcError:
 async def test_round_trip_several_sentences(stt_channel, speak, model):
     pcm = speak(" ".join(SENTENCES))
     reply = await recognize(stt_channel, wav(pcm), model=model)
-    # Piper varies run to run; tiny.en once heard "Police in" for "Please send" (0.12).
+    # With its noise Piper varied run to run; tiny.en once heard "Police in" for "Please send" (0.12).
     assert word_error_rate(" ".join(SENTENCES), reply.text) <= 0.2, reply.text
     assert reply.language == "en"
     assert reply.model == model
