@@ -23,7 +23,7 @@ from services.tts.settings import TtsSettings
 from speechmesh.clients.config import ClientConfig, ServiceTarget
 from speechmesh.clients.mesh import Mesh
 from speechmesh.runtime.server import stop_server
-from speechmesh.v1 import common_pb2, stt_pb2, tts_pb2, tts_pb2_grpc
+from speechmesh.v1 import audio_pb2, audio_pb2_grpc, common_pb2, stt_pb2, tts_pb2, tts_pb2_grpc
 from tests.conftest import wait_serving, word_error_rate
 from tests.fakes import ScriptedSynthesizer, scripted_registry
 
@@ -191,3 +191,37 @@ def test_every_method_named_idempotent_exists_in_its_contract() -> None:
         for service, method in module.IDEMPOTENT:
             found = descriptor_pool.Default().FindServiceByName(service)
             assert found.methods_by_name.get(method) is not None, (service, method)
+
+
+class EchoAudio(audio_pb2_grpc.AudioServicer):
+    """Answers what it was sent: the config first, then the audio chunks in order."""
+
+    async def Enhance(self, requests, context):
+        first = await anext(requests)
+        assert first.HasField("config")
+        yield common_pb2.AudioResponse(audio_content=first.config.SerializeToString())
+        async for request in requests:
+            yield common_pb2.AudioResponse(audio_content=request.audio_content)
+
+    async def Analyze(self, requests, context):
+        assert (await anext(requests)).HasField("config")
+        received = [request.audio_content async for request in requests]
+        return audio_pb2.AnalyzeResponse(bpm=len(received), key=str(sum(map(len, received))))
+
+
+async def test_the_audio_client_sends_the_config_then_the_audio_in_chunks() -> None:
+    server = grpc.aio.server()
+    audio_pb2_grpc.add_AudioServicer_to_server(EchoAudio(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with mesh(audio=ServiceTarget(address=f"127.0.0.1:{port}")) as services:
+            assert services.audio is not None
+            data = bytes(range(256)) * 10_000  # 2.5 MiB: three 1 MiB chunks
+            analysis = await services.audio.analyze(audio_pb2.AnalyzeConfig(), data)
+            assert (analysis.bpm, analysis.key) == (3, str(len(data)))
+            config = audio_pb2.EnhanceConfig(strength=3)
+            replies = [reply.audio_content async for reply in services.audio.enhance(config, [b"ab", b"cd"])]
+            assert replies == [config.SerializeToString(), b"ab", b"cd"]
+    finally:
+        await server.stop(0)

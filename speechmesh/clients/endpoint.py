@@ -25,3 +25,16 @@ class Endpoint:
         """The channel, noting that the current task called this endpoint."""
         calling(self.name)
         return self.channel
+
+
+class EndpointClient:
+    """What a client of a service on one endpoint holds: the endpoint and its default deadline."""
+
+    def __init__(self, endpoint: Endpoint, timeout: float) -> None:
+        self.endpoint = endpoint
+        self._timeout = timeout
+
+    def _deadline(self, timeout: float | None) -> float:
+        """Notes that the current task calls the endpoint; the call's deadline."""
+        self.endpoint.use()
+        return timeout or self._timeout
