@@ -17,6 +17,8 @@ EXTRAS_STAMP := $(VENV)/.extras
 APT := $(VENV)/.apt
 # Debian packages the TTS engines run: espeak-ng and festival (+ two voices) are CLIs.
 APT_PACKAGES := espeak-ng festival festvox-us-slt-hts festvox-kallpc16k
+# And the servers the tests start (tests/servers.py): CI's only, the services never use them.
+TEST_APT_PACKAGES :=
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 PROTOS := $(wildcard protos/speechmesh/v1/*.proto)
 GENERATED := speechmesh/v1/.generated
@@ -30,10 +32,12 @@ $(BIN)/python:
 
 # Installs the Debian packages only when one is missing, so a machine that has them needs
 # neither root nor network. PyAV bundles FFmpeg and Piper its own espeak-ng, so no others.
-$(APT): | $(BIN)/python
-	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
+# Checked on every run (dpkg -s is quick): `make test` after `make run` adds the test servers.
+$(APT): FORCE | $(BIN)/python
+	@if ! dpkg -s $(APT_PACKAGES) $(TEST_APT_PACKAGES) >/dev/null 2>&1; then \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(APT_PACKAGES); \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+			$(APT_PACKAGES) $(TEST_APT_PACKAGES); \
 	fi
 	touch $@
 
@@ -78,6 +82,7 @@ run: proto models
 
 # CI (.ci/run) installs and tests every engine, XTTS included.
 test lint: CI_EXTRAS := all
+test lint: TEST_APT_PACKAGES := postgresql redis-server
 
 test: proto models
 	$(BIN)/python -m pytest

@@ -32,7 +32,9 @@ from starlette.datastructures import MutableHeaders
 from gateway.auth import Caller, authenticate
 from gateway.connection import ABANDONED
 from gateway.errors import INTERNAL, error_response
+from gateway.pricing import Price
 from gateway.routers import documented_path
+from gateway.store.credits import Hold
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,21 @@ class Outcome(enum.StrEnum):
 
 
 @dataclass
+class Bill:
+    """What an admitted request is held for and will be charged: its usage priced once the
+    work has said what it used (the model that spoke, the decoded duration)."""
+
+    price: Price
+    amount: float
+    tier: str | None  # of the model that speaks, where the price depends on it
+    hold: Hold | None = None
+
+    @property
+    def credits(self) -> int:
+        return self.price.of(self.amount, self.tier)
+
+
+@dataclass
 class Ticket:
     """One admitted request: its caller, what it used and what the response should say."""
 
@@ -57,6 +74,9 @@ class Ticket:
     request_id: str = ""
     headers: dict[str, str] = field(default_factory=dict)
     usage: dict[str, float] = field(default_factory=dict)
+    bill: Bill | None = None
+    # The request's concurrency slot, freed when it is settled.
+    slot: str | None = None
     # Response body bytes delivered, for a stream cut off midway.
     sent_bytes: int = 0
 
@@ -64,12 +84,25 @@ class Ticket:
         """Headers for the response, whatever it turns out to be ({"X-Model": "kokoro"})."""
         self.headers.update(headers)
 
-    async def meter(self, unit: str, amount: float, param: str | None = None) -> None:
-        """Records `amount` of `unit` ("characters", "audio_seconds") as used by this request;
-        the policy may refuse it (ApiError naming `param`, the field that asks for it)
-        before the work starts."""
-        await self.policy.reserve(self, unit, amount, param)
+    async def meter(self, unit: str, amount: float, param: str | None = None, model: str | None = None) -> None:
+        """Records `amount` of `unit` ("characters", "audio_seconds") as what this request
+        will use, on `model` where the price depends on it (None: not known yet); the policy
+        may refuse it (an ApiError naming `param`, the field that asks for it: 400 over the
+        plan's text limit, 402 without the credits) before the work starts."""
+        await self.policy.reserve(self, unit, amount, param, model)
         self.usage[unit] = self.usage.get(unit, 0.0) + amount
+
+    async def served(self, *, model: str | None = None, amount: float | None = None) -> None:
+        """What the work turned out to use: the model that spoke, the audio's decoded length.
+        Called before the response starts, so its headers say what will be charged."""
+        if amount is not None and self.bill is not None:
+            self.usage[self.bill.price.unit] = amount
+        await self.policy.served(self, model, amount)
+
+    def transfer(self) -> Bill | None:
+        """Hands the bill to a task, which settles it when it ends (this request then does not)."""
+        bill, self.bill = self.bill, None
+        return bill
 
 
 class Policy(Protocol):
@@ -78,8 +111,11 @@ class Policy(Protocol):
     async def admit(self, ticket: Ticket) -> None:
         """Raises an ApiError to refuse the request before any work (e.g. 429)."""
 
-    async def reserve(self, ticket: Ticket, unit: str, amount: float, param: str | None) -> None:
+    async def reserve(self, ticket: Ticket, unit: str, amount: float, param: str | None, model: str | None) -> None:
         """Raises an ApiError to refuse usage the caller cannot pay for (e.g. 402)."""
+
+    async def served(self, ticket: Ticket, model: str | None, amount: float | None) -> None:
+        """Re-prices the ticket's bill (and its headers) for what the work used."""
 
     async def settle(self, ticket: Ticket, outcome: Outcome) -> None:
         """Accounts for the request once its response has ended, whatever the outcome."""

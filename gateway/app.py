@@ -15,10 +15,13 @@ from gateway.errors import install_error_handlers
 from gateway.openapi import install_openapi
 from gateway.policy import PlanPolicy
 from gateway.previews import PreviewCache
-from gateway.routers import catalog, clone, health, openai_audio, openai_speech, stt, tts
+from gateway.ratelimit import RequestRate, open_slots
+from gateway.routers import batch, catalog, clone, health, openai_audio, openai_speech, stt, tasks, tts
 from gateway.settings import GatewaySettings, client_config
 from gateway.signing import UrlSigner
 from gateway.store.stores import open_stores
+from gateway.tasks.queue import TaskQueue, open_huey
+from gateway.tiers import ModelTiers
 from speechmesh.clients.mesh import Mesh
 from speechmesh.common.tracing import tracer_provider as configured_tracer_provider
 
@@ -31,9 +34,12 @@ def create_app(settings: GatewaySettings, tracer_provider: TracerProvider | None
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
-        app.state.stores = await open_stores(settings)
-        app.state.policy = PlanPolicy()
-        app.state.mesh = Mesh(client_config(settings), provider)
+        app.state.stores = stores = await open_stores(settings)
+        rate, slots = RequestRate(settings.redis_url), open_slots(settings.redis_url)
+        app.state.mesh = mesh = Mesh(client_config(settings), provider)
+        tiers = ModelTiers(mesh)
+        app.state.policy = PlanPolicy(rate, slots, stores.credits, tiers, settings.credit_hold_seconds)
+        app.state.tasks = TaskQueue(open_huey(settings), settings.webhook_retry_seconds)
         app.state.previews = PreviewCache()
         secret = settings.url_signing_secret
         app.state.signer = UrlSigner(
@@ -45,6 +51,8 @@ def create_app(settings: GatewaySettings, tracer_provider: TracerProvider | None
         finally:
             app.state.previews.close()
             await app.state.mesh.close()
+            await slots.close()
+            await rate.close()
             await app.state.stores.close()
 
     app = FastAPI(
@@ -70,11 +78,13 @@ def create_app(settings: GatewaySettings, tracer_provider: TracerProvider | None
         app.add_middleware(OpenTelemetryMiddleware, tracer_provider=provider)
     routers = (
         tts.router,
+        batch.router,
         clone.router,
         stt.router,
         openai_speech.router,
         openai_audio.router,
         catalog.router,
+        tasks.router,
         health.router,
     )
     for router in routers:

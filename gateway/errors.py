@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import grpc
 from fastapi import FastAPI, Request
@@ -74,7 +75,18 @@ def error_response(
     )
 
 
-def rpc_error_response(error: grpc.aio.AioRpcError, request: Request) -> JSONResponse:
+@dataclass(frozen=True)
+class RpcFailure:
+    """A failed upstream call in the API's words."""
+
+    status: int
+    code: str
+    message: str
+    fields: dict[str, str]
+    unavailable: bool  # the upstream is down or starting: worth a retry later
+
+
+def rpc_failure(error: grpc.aio.AioRpcError) -> RpcFailure:
     try:
         # grpc-status types from_call for sync calls; an aio error has the same accessors.
         info = error_info(rpc_status.from_call(error))  # type: ignore[arg-type]
@@ -87,17 +99,23 @@ def rpc_error_response(error: grpc.aio.AioRpcError, request: Request) -> JSONRes
         grpc_code = GRPC_OWN[grpc_code]
     status, code = ERROR_BY_REASON.get(info.reason if info else "") or ERROR_BY_STATUS.get(grpc_code, INTERNAL)
     message = error.details() or ""
-    headers = None
-    if grpc_code is grpc.StatusCode.UNAVAILABLE:
-        # How long until the upstream should be back, from its watched health.
-        headers = {"Retry-After": str(request.app.state.mesh.availability.retry_after(called()))}
-        if info is None:
-            message = "The upstream service is not reachable yet; retry in a few seconds."
+    unavailable = grpc_code is grpc.StatusCode.UNAVAILABLE
+    if unavailable and info is None:
+        message = "The upstream service is not reachable yet; retry in a few seconds."
     elif (status, code) == INTERNAL:
         log.error("upstream error %s: %s", grpc_code.name, message, extra={"grpc_code": grpc_code.name})
         message = "Internal server error; please retry later."
         fields = {}
-    return error_response(status, code, message, fields, headers)
+    return RpcFailure(status, code, message, fields, unavailable)
+
+
+def rpc_error_response(error: grpc.aio.AioRpcError, request: Request) -> JSONResponse:
+    failure = rpc_failure(error)
+    headers = None
+    if failure.unavailable:
+        # How long until the upstream should be back, from its watched health.
+        headers = {"Retry-After": str(request.app.state.mesh.availability.retry_after(called()))}
+    return error_response(failure.status, failure.code, failure.message, failure.fields, headers)
 
 
 def _validation_message(error: RequestValidationError) -> tuple[str, dict]:

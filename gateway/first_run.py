@@ -1,8 +1,9 @@
 """`python -m gateway.first_run`, started once by `make run` (supervisord.conf) beside the services.
 
 Makes sure a local API key exists (kept beside the key database, var/first-run-key, mode
-600), waits until the gateway reports every capability serving, prints a first request to try,
-and exits; supervisord does not start it again.
+600; a Pro key with `starting_credits`, 1,000 by default), waits until the gateway reports
+every capability serving, prints a first request to try, and exits; supervisord does not
+start it again.
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ async def _key(settings: GatewaySettings) -> str:
     try:
         if path.exists() and await stores.keys.lookup(path.read_text().strip()):
             return path.read_text().strip()
-        _, secret = await stores.keys.create("make-run", "pro")
+        key, secret = await stores.keys.create("make-run", "pro")
+        if settings.starting_credits:
+            await stores.credits.grant(key.id, settings.starting_credits, "first-run key")
     finally:
         await stores.close()
     path.touch(mode=0o600)
@@ -79,7 +82,8 @@ Try it:
   curl -H "Authorization: Bearer {secret}" {base}/v1/voices/
   curl -H "Authorization: Bearer {secret}" {base}/v1/models/
 
-More keys: .venv/bin/python -m gateway.keys create --name my-app --plan pro
+More keys: .venv/bin/python -m gateway.keys create --name my-app --plan pro --credits 1000
+More credits: .venv/bin/python -m gateway.keys credits 1 --grant 1000
 Press Ctrl-C to stop every service.
 """,
         flush=True,

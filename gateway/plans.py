@@ -1,4 +1,9 @@
-"""Account plans and what each allows through the API (seed page: 'Rate limits')."""
+"""Account plans and what each allows through the API (seed page: 'Steuersätze').
+
+free, basic, pro and enterprise are the page's. `internal` is the operator's own (not on the
+page): no request limits, Enterprise's text limit, credits as any key, for the operator's
+services and batch jobs on their own hardware (0 requests a minute or at once: unlimited).
+"""
 
 from __future__ import annotations
 
@@ -21,5 +26,6 @@ PLANS: dict[str, Plan] = {
         Plan("basic", False, 0, 0, 0),
         Plan("pro", True, 60, 5, 5_000),
         Plan("enterprise", True, 300, 20, 50_000),
+        Plan("internal", True, 0, 0, 50_000),
     )
 }

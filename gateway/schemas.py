@@ -62,6 +62,55 @@ class TtsRequest(BaseModel):
     )
 
 
+class ErrorDetail(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    code: str = Field(description="bad_request, unauthorized, forbidden, not_found, file_too_large, ...")
+    message: str
+    # Further fields name what the error is about: param, model, voice, list_url, max_bytes, ...
+
+
+WebhookUrl = Annotated[
+    str,
+    Field(
+        max_length=2048,
+        description="Where to POST the signed result when the task ends (a public http(s) URL); "
+        "the request then answers 202 with the task at once.",
+    ),
+]
+BATCH_TEXTS_MAX = 100
+
+
+class TtsBatchRequest(BaseModel):
+    """Many texts in one task; the result is a ZIP of one audio file per text (001.mp3, ...)."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    texts: list[SpeechText] = Field(
+        min_length=1,
+        max_length=BATCH_TEXTS_MAX,
+        description="Texts to speak, each at most the plan's limit; at most 100.",
+    )
+    model: Identifier | None = Field(None, description="Model id; default: the service's.")
+    voice: Identifier | None = Field(None, description="Voice id (see /v1/voices/).")
+    format: Literal["mp3", "wav", "flac", "ogg"] = Field("mp3", description="Output format of every file.")
+    speed: float = Field(limits.SPEED_DEFAULT, ge=limits.SPEED_MIN, le=limits.SPEED_MAX, description="Speaking rate.")
+    language: Identifier | None = Field(None, description="ISO 639-1 code; default: detected per text.")
+    webhook_url: WebhookUrl | None = None
+
+
+class TaskOut(BaseModel):
+    task_id: str
+    status: Literal["queued", "running", "success", "failed"]
+    progress: float = Field(description="0 to 1.")
+    created_at: str
+    completed_at: str | None
+    credits_used: int = Field(description="Charged when the task succeeded; 0 until then and on failure.")
+    status_url: str
+    result_url: str | None = Field(description="Once it succeeded: the result, for 24 hours.")
+    error: ErrorDetail | None = None
+
+
 class TimedWordOut(BaseModel):
     word: str
     start: float
@@ -159,14 +208,6 @@ class OpenAISpeechRequest(BaseModel):
     stream_format: Literal["audio", "sse"] = "audio"
 
 
-class ErrorDetail(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    code: str = Field(description="bad_request, unauthorized, forbidden, not_found, file_too_large, ...")
-    message: str
-    # Further fields name what the error is about: param, model, voice, list_url, max_bytes, ...
-
-
 class ErrorOut(BaseModel):
     """Every error's body."""
 
@@ -192,6 +233,7 @@ class SttForm(BaseModel):
     vad_filter: Flag = Field(True, description="Skip non-speech with Silero VAD.")
     min_speakers: int = Field(0, ge=0, le=limits.SPEAKERS_MAX, description="0: estimate.")
     max_speakers: int = Field(0, ge=0, le=limits.SPEAKERS_MAX, description="0: estimate.")
+    webhook_url: WebhookUrl | None = None
 
 
 class CloneForm(BaseModel):

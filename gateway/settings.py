@@ -24,6 +24,51 @@ class GatewaySettings(BaseSettings):
         description="SQLAlchemy async URL of the gateway's database (postgresql+asyncpg://...); "
         "unset: SQLite at database_path.",
     )
+    redis_url: str | None = Field(
+        None,
+        description="Redis (redis://host:6379/0) shared by every gateway process: rate limits, requests "
+        "at once and the task queue. Unset: kept in this process (limits) and the database (tasks).",
+    )
+    results_dir: Path | None = Field(
+        None, description="Folder of stored results when s3_bucket is unset; unset: 'results' beside the database."
+    )
+    s3_bucket: str | None = Field(None, description="S3 bucket of stored results instead of results_dir.")
+    s3_endpoint_url: str | None = Field(
+        None, description="Endpoint of an S3-compatible store (MinIO, SeaweedFS); unset: AWS. Credentials: boto3's."
+    )
+    result_seconds: int = Field(86400, gt=0, description="How long results stay downloadable (the page: 24 h).")
+    credit_hold_seconds: float = Field(
+        7200.0,
+        gt=0,
+        description="When credits held by a request whose gateway process died go back to the key; "
+        "longer than any request may take.",
+    )
+    starting_credits: int = Field(1000, ge=0, description="Credits the first-run key (make run) starts with.")
+    webhook_allow_private: bool = Field(
+        False,
+        description="Let webhook_url point at loopback, private and link-local addresses (off: such URLs are "
+        "refused, so a caller cannot make the gateway POST into its own network).",
+    )
+    public_url: str | None = Field(
+        None,
+        description="Base URL clients reach the gateway at, for the result_url of webhooks "
+        "(https://speech.example.com); unset: http://host:port.",
+    )
+    webhook_retry_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="Wait before the first retry of a webhook the receiver did not take (then 3x longer each).",
+    )
+    worker_metrics_port: int = Field(
+        9103, ge=0, le=65535, description="Prometheus port of the task worker (python -m gateway.worker); 0: none."
+    )
+    task_workers: int = Field(2, ge=1, le=64, description="Tasks one worker process runs at once (threads).")
+    task_lease_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="How long a worker owns a running task without renewing its lease; a task whose worker "
+        "died is run again after it.",
+    )
     key_cache_seconds: float = Field(
         5.0,
         ge=0,

@@ -10,6 +10,7 @@ send them in any order.
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -19,8 +20,11 @@ from fastapi import Request
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from gateway.admission import Ticket
 from gateway.errors import ApiError
+from gateway.pricing import AUDIO_SECONDS
 from speechmesh.common import limits
+from speechmesh.common.audio.probe import packet_seconds
 
 if TYPE_CHECKING:  # python-multipart defines its callback table for type checkers only
     from python_multipart.multipart import MultipartCallbacks
@@ -33,6 +37,8 @@ _PART_HEADERS_MAX = 16
 # Multipart framing around the file: boundaries, part headers, the small fields.
 _ENVELOPE_BYTES = FIELDS_MAX * FIELD_MAX_BYTES
 
+# Held for an upload whose packets do not tell its length.
+_UNKNOWN_LENGTH_SECONDS = 60.0
 N = TypeVar("N", int, float)
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
@@ -242,3 +248,11 @@ async def read_multipart(request: Request, file_limits: dict[str, int]) -> Multi
         collector.form.close()
         raise
     return collector.form
+
+
+async def meter_audio(ticket: Ticket, upload: UploadedFile) -> None:
+    """Holds the credits for transcribing `upload`, by its length as its packets tell it (a
+    minute when they cannot: the service then decides whether it is audio at all). The
+    transcript's decoded length is what is charged (`Ticket.served`)."""
+    seconds = await asyncio.to_thread(packet_seconds, upload.spool)
+    await ticket.meter(AUDIO_SECONDS, seconds or _UNKNOWN_LENGTH_SECONDS)

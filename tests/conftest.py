@@ -126,8 +126,11 @@ class Gateway:
         self.stores = stores
         self.keys = stores.keys
 
-    async def key(self, plan: str = "pro") -> str:
-        return (await self.keys.create(f"test-{plan}", plan))[1]
+    async def key(self, plan: str = "pro", credits: int = 1_000_000) -> str:
+        key, secret = await self.keys.create(f"test-{plan}", plan)
+        if credits:
+            await self.stores.credits.grant(key.id, credits, "test")
+        return secret
 
     def client(self, key: str | None = None) -> httpx.AsyncClient:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
@@ -158,7 +161,8 @@ async def gateway(tts_port: int, stt_port: int, tmp_path_factory: pytest.TempPat
 
 @pytest_asyncio.fixture(scope="session")
 async def client(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
-    async with gateway.client(await gateway.key()) as http:
+    # Shared by many tests: a plan without request limits (tests of the limits make their own keys).
+    async with gateway.client(await gateway.key("internal")) as http:
         yield http
 
 

@@ -124,10 +124,12 @@ class ScriptedCloner(SteppedWork):
         return CloneResult(Pcm(np.zeros(RATE, np.float32), RATE), "fake", "fake-voice", language or "en", 0.5, 0.4)
 
 
-def scripted_registry(engine: ScriptedSynthesizer, cloner: VoiceCloner | None = None) -> TtsEngines:
-    """The TTS service's engines with `engine` as its one synthesizer and `cloner` (if
-    given) as its one cloner, "world-adapt"."""
-    card = ModelCard("fake", "Fake", ModelKind.TTS, Tier.FREE, ("en",), supports_streaming=True)
+def scripted_registry(
+    engine: ScriptedSynthesizer, cloner: VoiceCloner | None = None, tier: Tier = Tier.FREE
+) -> TtsEngines:
+    """The TTS service's engines with `engine` as its one synthesizer, model "fake" of `tier`,
+    and `cloner` (if given) as its one cloner, "world-adapt"."""
+    card = ModelCard("fake", "Fake", ModelKind.TTS, tier, ("en",), supports_streaming=True)
     synthesizers = EngineRegistry([EngineSpec(card, factory=lambda: engine)], enabled=["fake"], default_model="fake")
     cloners: list[EngineSpec[VoiceCloner]] = []
     if cloner is not None:

@@ -75,6 +75,8 @@ async def test_headers_on_a_200_a_4xx_and_a_stream(gateway, client: httpx.AsyncC
     seen: set[str] = set()
     whole = await client.post("/v1/tts/", json={"text": "Hello there.", "model": "piper", "format": "wav"})
     assert whole.status_code == 200 and whole.headers["x-model"] == "piper"
+    # Piper is a free-tier model: 1 credit per started 1,000 characters.
+    assert whole.headers["x-credits-used"] == "1"
     _header_checks(whole, seen)
 
     async with client.stream(
@@ -82,14 +84,17 @@ async def test_headers_on_a_200_a_4xx_and_a_stream(gateway, client: httpx.AsyncC
     ) as streamed:
         assert streamed.status_code == 200
         assert streamed.headers["x-model"] == "piper" and streamed.headers["x-voice"]
+        assert streamed.headers["x-credits-used"] == "1"
         _header_checks(streamed, seen)
         assert len(await streamed.aread()) > 1000
 
     unknown = await client.post("/v1/tts/", json={"text": "Hello.", "model": "piper", "voice": "nobody"})
     assert unknown.status_code == 404
     _header_checks(unknown, seen)
-    too_long = await client.post("/v1/tts/", json={"text": "a" * 5001})
+    async with gateway.client(await gateway.key("pro")) as pro:
+        too_long = await pro.post("/v1/tts/", json={"text": "a" * 5001})
     assert too_long.status_code == 400 and too_long.json()["error"]["param"] == "text"
+    assert too_long.headers["x-ratelimit-limit"] == "60" and "x-credits-used" not in too_long.headers
     _header_checks(too_long, seen)
     async with httpx.AsyncClient(base_url=gateway.base_url) as anonymous:
         _header_checks(await anonymous.get("/v1/models/"), seen)
@@ -105,9 +110,12 @@ class RecordingPolicy:
         if ticket.route == "/turned-away":
             raise ApiError(429, "rate_limited", "Too many requests.")
 
-    async def reserve(self, ticket: Ticket, unit: str, amount: float, param: str | None) -> None:
+    async def reserve(self, ticket: Ticket, unit: str, amount: float, param: str | None, model: str | None) -> None:
         if amount > 100:
             raise ApiError(402, "insufficient_credits", "Not enough credits.")
+
+    async def served(self, ticket: Ticket, model: str | None, amount: float | None) -> None:
+        pass
 
     async def settle(self, ticket: Ticket, outcome: Outcome) -> None:
         self.settled.append((ticket.route, outcome, dict(ticket.usage), ticket.sent_bytes))

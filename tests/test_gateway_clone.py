@@ -25,12 +25,15 @@ def post(http, reference: bytes | None, **fields):
 
 async def test_clone_answers_audio_with_similarity_and_is_audited(gateway, reference, whisper) -> None:
     key, secret = await gateway.keys.create("cloner", "pro")
+    await gateway.stores.credits.grant(key.id, 100, "test")
     async with gateway.client(secret) as http:
         reply = await post(http, reference, text=TEXT)
     assert reply.status_code == 200, reply.text
     assert reply.headers["content-type"] == "audio/mpeg" and reply.headers["x-model"] == "world-adapt"
     similarity, base = float(reply.headers["x-speaker-similarity"]), float(reply.headers["x-base-similarity"])
     assert similarity >= base and reply.headers["x-base-voice"]
+    # Cloning: 4 credits per started 1,000 characters, whatever model it starts from.
+    assert (reply.headers["x-credits-used"], reply.headers["x-credits-remaining"]) == ("4", "96")
     samples, rate = decode(reply.content)
     assert len(samples) / rate > 3 and word_error_rate(TEXT, transcribe(whisper, reply.content)) <= 0.35
     [record] = await gateway.stores.audit.records(key.id)

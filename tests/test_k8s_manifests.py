@@ -171,6 +171,15 @@ def _containers(deployment: Obj) -> Iterator[Obj]:
     yield from _pod(deployment)["containers"]
 
 
+def _main(deployment: Obj) -> Obj:
+    """Its one container, or the one named as it (the gateway's pod also runs its task worker)."""
+    containers = list(_containers(deployment))
+    if len(containers) == 1:
+        return containers[0]
+    (container,) = [c for c in containers if c["name"] == deployment["metadata"]["name"]]
+    return container
+
+
 def _env(container: Obj) -> dict[str, str]:
     return {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
 
@@ -285,7 +294,7 @@ def test_grpc_service_probes_are_grpc_health_with_a_startup_budget(
 ) -> None:
     _, objects = rendered
     deployment = _named(objects, "Deployment", name)
-    (container,) = _containers(deployment)
+    container = _main(deployment)
     assert container["command"] == ["python", "-m", f"services.{name.split('-')[0]}"]
     grpc_port = next(p["containerPort"] for p in container["ports"] if p["name"] == "grpc")
     assert grpc_port == port
@@ -333,7 +342,7 @@ def test_engines_come_from_a_configmap(rendered: tuple[str, list[Obj]], name: st
 
 def _config(objects: list[Obj], deployment: str) -> dict[str, str]:
     """The environment a Deployment's container gets from its ConfigMaps."""
-    (container,) = _containers(_named(objects, "Deployment", deployment))
+    container = _main(_named(objects, "Deployment", deployment))
     refs = [e["configMapRef"]["name"] for e in container["envFrom"]]
     return {k: v for ref in refs for k, v in _named(objects, "ConfigMap", ref)["data"].items()}
 
@@ -365,7 +374,7 @@ def _pods_behind(objects: list[Obj], address: str) -> set[str]:
 
 def test_each_tts_model_is_routed_to_the_only_pods_that_load_it(rendered: tuple[str, list[Obj]]) -> None:
     _, objects = rendered
-    (gateway,) = _containers(_named(objects, "Deployment", "gateway"))
+    gateway = _main(_named(objects, "Deployment", "gateway"))
     env = _env(gateway)
     routes = json.loads(env["SPEECHMESH_GATEWAY_TTS_ROUTES"])
     pods = ["tts", *(pod for pod, _ in TTS_MODEL_PODS)]
@@ -392,7 +401,7 @@ def test_each_tts_model_is_routed_to_the_only_pods_that_load_it(rendered: tuple[
 def test_stt_sizes_its_pod_for_whisper(rendered: tuple[str, list[Obj]]) -> None:
     _, objects = rendered
     deployment = _named(objects, "Deployment", "stt")
-    (container,) = _containers(deployment)
+    container = _main(deployment)
     env = _env(container)
     # Whisper base is baked into the image there (see test_image_installs_whisper_base...).
     assert env["SPEECHMESH_STT_MODELS_DIR"] == "/opt/models"
@@ -418,10 +427,19 @@ def test_gateway_is_one_http_replica_on_a_persistent_database(rendered: tuple[st
     assert not [
         h for h in _of_kind(objects, "HorizontalPodAutoscaler") if h["spec"]["scaleTargetRef"]["name"] == "gateway"
     ]
-    (container,) = _containers(deployment)
+    container = _main(deployment)
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     env = _env(container)
+    # Its task worker shares the database (and so the pod) and calls the same upstreams.
+    (worker,) = [c for c in _containers(deployment) if c["name"] == "worker"]
+    assert worker["command"] == ["python", "-m", "gateway.worker"]
+    worker_env = _env(worker)
+    for name in ("DATABASE_PATH", "TTS_ADDRESS", "TTS_ROUTES", "STT_ADDRESS"):
+        assert worker_env[f"SPEECHMESH_GATEWAY_{name}"] == env[f"SPEECHMESH_GATEWAY_{name}"], name
+    assert {m["mountPath"] for m in worker["volumeMounts"]} >= {
+        str(Path(env["SPEECHMESH_GATEWAY_DATABASE_PATH"]).parent)
+    }
     assert (env["SPEECHMESH_GATEWAY_HOST"], env["SPEECHMESH_GATEWAY_PORT"]) == ("0.0.0.0", "8000")
     database = Path(env["SPEECHMESH_GATEWAY_DATABASE_PATH"])
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
@@ -448,7 +466,7 @@ def test_gateway_is_one_http_replica_on_a_persistent_database(rendered: tuple[st
 
 def test_gateway_balances_over_headless_services_in_the_base() -> None:
     objects = render(K8S / "base")
-    (gateway,) = _containers(_named(objects, "Deployment", "gateway"))
+    gateway = _main(_named(objects, "Deployment", "gateway"))
     env = _env(gateway)
     # Directly to the services (no proxy), through their headless Services, so the
     # gateway's round_robin sees every ready pod and balances per call.
@@ -543,7 +561,7 @@ def test_gpu_overlay_runs_triton_on_a_gpu_behind_envoy() -> None:
     assert int(port) == 8001
     assert int(port) in {p["port"] for p in _named(objects, "Service", host)["spec"]["ports"]}
 
-    (gateway,) = _containers(_named(objects, "Deployment", "gateway"))
+    gateway = _main(_named(objects, "Deployment", "gateway"))
     assert _env(gateway)["SPEECHMESH_GATEWAY_TTS_ADDRESS"] == "envoy:50051"
     assert _env(gateway)["SPEECHMESH_GATEWAY_STT_ADDRESS"] == "envoy:50052"
     config = yaml.safe_load(_named(objects, "ConfigMap", "envoy-config")["data"]["envoy.yaml"])
@@ -608,7 +626,7 @@ def test_stt_models_component_mounts_larger_whisper_sizes_beside_the_image_ones(
     base = render(K8S / "base")
     objects = _render_target("base+components/stt-models")
     deployment = _named(objects, "Deployment", "stt")
-    (container,) = _containers(deployment)
+    container = _main(deployment)
     models_dir = _env(container)["SPEECHMESH_STT_MODELS_DIR"]
     mounts = [m for m in container["volumeMounts"] if m["name"] == "stt-models"]
     assert {m["mountPath"] for m in mounts} == {
@@ -650,7 +668,7 @@ def test_image_installs_whisper_base_where_stt_reads_it() -> None:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     known = set(pyproject["project"]["optional-dependencies"])
     assert set(extras.split(",")) == {"tts", "stt", "gateway"} <= known
-    (container,) = _containers(_named(render(K8S / "base"), "Deployment", "stt"))
+    container = _main(_named(render(K8S / "base"), "Deployment", "stt"))
     models_dir = _env(container)["SPEECHMESH_STT_MODELS_DIR"]
     assert f"python -m services.stt.weights --models-dir {models_dir}" in dockerfile
     assert f"SPEECHMESH_STT_MODELS_DIR={models_dir}" in dockerfile

@@ -127,3 +127,54 @@ def test_processes_opening_a_new_database_at_once_all_start(tmp_path: Path) -> N
     results = [process.communicate(timeout=60) for process in processes]
     assert [process.returncode for process in processes] == [0] * 6, [err.decode()[-300:] for _, err in results]
     assert len({out for out, _ in results}) == 1  # one signing secret for all
+
+
+async def test_the_migrations_make_exactly_the_tables_the_code_uses(tmp_path: Path) -> None:
+    """Alembic's schema (gateway/store/migrations/) and store/tables.py agree: a new table or
+    column needs a migration, or this fails."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from gateway.store.database import open_database, sqlite_url
+    from gateway.store.tables import metadata
+
+    engine = await open_database(sqlite_url(tmp_path / "db"))
+    try:
+        async with engine.connect() as connection:
+            differences = await connection.run_sync(
+                lambda sync: compare_metadata(MigrationContext.configure(sync), metadata)
+            )
+            head = (await connection.exec_driver_sql("SELECT version_num FROM alembic_version")).scalars().all()
+    finally:
+        await engine.dispose()
+    assert differences == [] and head == ["0002"]
+
+
+async def test_credit_holds_never_overspend_and_settle_exactly(tmp_path: Path) -> None:
+    from gateway.store.credits import InsufficientCredits
+
+    stores = await open_stores(_settings(tmp_path / "db"))
+    try:
+        credits = stores.credits
+        assert await credits.grant(7, 10, "test") == 10
+        holds = []
+        for _ in range(3):
+            holds.append(await credits.hold(7, 3, "/v1/tts/", 60))
+        assert [hold.balance for hold in holds] == [7, 4, 1]
+        try:
+            await credits.hold(7, 2, "/v1/tts/", 60)
+            raise AssertionError("held more than the balance")
+        except InsufficientCredits as short:
+            assert (short.required, short.available) == (2, 1)
+        assert await credits.settle(holds[0].id, 2, "r1") == 2  # 1 of 3 back
+        await credits.release(holds[1].id)  # all 3 back
+        assert await credits.settle(holds[0].id, 2, "again") == 0  # settled once only
+        # More than held (audio longer than its packets said): the rest while it lasts.
+        assert await credits.settle(holds[2].id, 20, "r3") == 3 + 5
+        assert await credits.balance(7) == 0
+        expired = await credits.hold(7, 0, "/v1/stt/", -1)
+        assert await credits.release_expired() == 1 and await credits.settle(expired.id, 0, "x") == 0
+        entries = [(entry.kind, entry.amount, entry.reference) for entry in await credits.ledger(7)]
+        assert entries == [("charge", 8, "r3"), ("charge", 2, "r1"), ("grant", 10, "test")]
+    finally:
+        await stores.close()

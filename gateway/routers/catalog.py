@@ -13,9 +13,11 @@ from gateway.clients import tts_client
 from gateway.errors import ApiError
 from gateway.openapi import AUTHENTICATED, BEARER, PLAIN_ERRORS, QUERY_ERRORS, binary, errors
 from gateway.preview_texts import preview_text
+from gateway.pricing import TIER_CREDITS
 from gateway.routers import both
 from gateway.schemas import Gender, ModelOut, ModelsOut, VoiceOut, VoicesOut
 from gateway.signing import EXPIRES_PATTERN, SIGNATURE_PATTERN
+from gateway.tiers import TIER_NAMES
 from speechmesh.clients.mesh import Mesh
 from speechmesh.clients.tts import TtsClient
 from speechmesh.common import limits
@@ -32,14 +34,11 @@ _TYPE = {
     models_pb2.VOICE_CONVERSION: "voice_conversion",
     models_pb2.CHAT: "chat",
 }
-_TIER = {models_pb2.FREE: "free", models_pb2.STANDARD: "standard", models_pb2.PREMIUM: "premium"}
 _STATUS = {models_pb2.READY: "ready", models_pb2.LOADING: "loading", models_pb2.UNAVAILABLE: "unavailable"}
-# Seed page, "Credit costs": TTS credits per 1,000 characters by tier.
-TTS_CREDITS_PER_1K = {"free": 1, "standard": 2, "premium": 4}
 
 
 def _model(info: models_pb2.ModelInfo) -> ModelOut:
-    kind, tier = _TYPE[info.type], _TIER[info.tier]
+    kind, tier = _TYPE[info.type], TIER_NAMES[info.tier]
     return ModelOut(
         id=info.id,
         name=info.name,
@@ -48,7 +47,7 @@ def _model(info: models_pb2.ModelInfo) -> ModelOut:
         languages=list(info.languages),
         supports_cloning=info.supports_cloning,
         supports_streaming=info.supports_streaming,
-        credits_per_1k_chars=TTS_CREDITS_PER_1K[tier] if kind == "tts" else None,
+        credits_per_1k_chars=TIER_CREDITS[tier] if kind == "tts" else None,
         status=_STATUS[info.state],
         unavailable_reason=info.unavailable_reason or None,
     )

@@ -24,7 +24,7 @@ from gateway.clients import tts_client
 from gateway.openapi import AUTHENTICATED, BODY_ERRORS, binary, errors, request_body
 from gateway.routers import both
 from gateway.schemas import OpenAISpeechRequest
-from gateway.synthesis import plan_headers
+from gateway.synthesis import priced_model, spoke
 from speechmesh.clients.tts import TtsClient
 from speechmesh.common.audio.formats import FORMATS
 from speechmesh.convert import ENCODING_BY_FORMAT
@@ -127,8 +127,8 @@ async def speech(
     body: OpenAISpeechRequest = Depends(_BODY),
     tts: TtsClient = Depends(tts_client),
 ) -> Response:
-    await ticket.meter("characters", len(body.input), param="input")
     model, voice = await _resolve(tts, body.model, body.voice)
+    await ticket.meter("characters", len(body.input), param="input", model=await priced_model(tts, model, voice))
     fmt = FORMATS[body.response_format]
     synthesis = tts_pb2.SynthesizeRequest(
         text=body.input,
@@ -141,7 +141,7 @@ async def speech(
         ),
     )
     plan, chunks = await tts.stream(synthesis)
-    ticket.describe(plan_headers(plan))
+    await spoke(ticket, plan)
     if body.stream_format == "sse":
         return StreamingResponse(_events(chunks, len(body.input)), media_type="text/event-stream")
     return StreamingResponse(chunks, media_type=fmt.mime_type)

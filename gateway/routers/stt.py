@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
@@ -9,9 +12,11 @@ from gateway.admission import Ticket, admit
 from gateway.clients import stt_client
 from gateway.openapi import AUTHENTICATED, BODY_ERRORS, errors, request_body
 from gateway.routers import both
-from gateway.schemas import SttForm, SttResponse, SttSegmentOut, SttWordOut
+from gateway.schemas import SttForm, SttResponse, SttSegmentOut, SttWordOut, TaskOut
+from gateway.tasks.submit import checked_webhook_url, submit
+from gateway.tasks.webhooks import URL_MAX_CHARS
 from gateway.units import seconds
-from gateway.uploads import read_multipart
+from gateway.uploads import meter_audio, read_multipart
 from speechmesh.clients.stt import SttClient
 from speechmesh.common import limits
 from speechmesh.v1 import stt_pb2
@@ -49,34 +54,52 @@ def stt_response(reply: stt_pb2.RecognizeResponse, timestamps: bool, diarize: bo
     )
 
 
+def recognition_config(params: Mapping[str, Any]) -> stt_pb2.RecognitionConfig:
+    """The request's form fields (as a task keeps them) as the STT service's config."""
+    return stt_pb2.RecognitionConfig(
+        model=params["model"],
+        language=params["language"],
+        word_timestamps=params["timestamps"],
+        diarize=params["diarize"],
+        vad_filter=params["vad_filter"],
+        min_speakers=params["min_speakers"],
+        max_speakers=params["max_speakers"],
+    )
+
+
 @both(
     router,
     "POST",
     "/v1/stt/",
     response_model=SttResponse,
-    responses=errors(*BODY_ERRORS),
+    responses={202: {"model": TaskOut, "description": "With webhook_url: the task, at once."}, **errors(*BODY_ERRORS)},
     openapi_extra={**request_body(SttForm, "multipart/form-data"), **AUTHENTICATED},
 )
 async def speech_to_text(
     request: Request, ticket: Ticket = Depends(admit), stt: SttClient = Depends(stt_client)
 ) -> JSONResponse:
-    """Multipart fields: file, model (whisper), language (auto), timestamps, diarize, vad_filter (true)."""
+    """Multipart fields: file, model (whisper), language (auto), timestamps, diarize, vad_filter
+    (true), min_speakers, max_speakers; webhook_url makes it a task (202, the transcript a result)."""
     with await read_multipart(request, {"file": limits.STT_UPLOAD_MAX_BYTES}) as form:
         upload = form.file("file")
         timestamps = form.boolean("timestamps", False)
         diarize = form.boolean("diarize", False)
-        config = stt_pb2.RecognitionConfig(
-            model=form.string("model"),
-            language=form.string("language", "auto"),
-            word_timestamps=timestamps,
-            diarize=diarize,
-            vad_filter=form.boolean("vad_filter", True),
-            min_speakers=form.integer("min_speakers", 0, 0, limits.SPEAKERS_MAX),
-            max_speakers=form.integer("max_speakers", 0, 0, limits.SPEAKERS_MAX),
-        )
-        reply = await stt.recognize(config, upload.chunks())
+        params = {
+            "model": form.string("model"),
+            "language": form.string("language", "auto"),
+            "timestamps": timestamps,
+            "diarize": diarize,
+            "vad_filter": form.boolean("vad_filter", True),
+            "min_speakers": form.integer("min_speakers", 0, 0, limits.SPEAKERS_MAX),
+            "max_speakers": form.integer("max_speakers", 0, 0, limits.SPEAKERS_MAX),
+        }
+        webhook_url = await checked_webhook_url(request, form.string("webhook_url", max_chars=URL_MAX_CHARS))
+        await meter_audio(ticket, upload)
+        if webhook_url:
+            return await submit(request, ticket, "stt", params, webhook_url, upload)
+        reply = await stt.recognize(recognition_config(params), upload.chunks())
     ticket.describe({"X-Model": reply.model})
-    await ticket.meter("audio_seconds", reply.duration_ms / 1000)
+    await ticket.served(amount=reply.duration_ms / 1000)
     body = stt_response(reply, timestamps, diarize)
     # "speaker" stays (null) without diarization: the documented shape always has the key.
     return JSONResponse(body.model_dump(exclude={"words"} if body.words is None else None))

@@ -15,7 +15,7 @@ from gateway.errors import ApiError
 from gateway.openapi import AUTHENTICATED, BODY_ERRORS, binary, errors, request_body
 from gateway.routers import both
 from gateway.schemas import TimedWordOut, TtsRequest, TtsTimestampsOut
-from gateway.synthesis import plan_headers
+from gateway.synthesis import priced_model, spoke
 from gateway.units import seconds
 from speechmesh.clients.stt import SttClient
 from speechmesh.clients.tts import TtsClient
@@ -40,7 +40,7 @@ def synthesize_request(body: TtsRequest) -> tts_pb2.SynthesizeRequest:
 
 async def _with_timestamps(ticket: Ticket, tts: TtsClient, stt: SttClient, body: TtsRequest) -> JSONResponse:
     audio, result = await tts.synthesize(synthesize_request(body))
-    ticket.describe(plan_headers(result))
+    await spoke(ticket, result)
     # tiny.en is enough (and faster) for English; other languages need the multilingual model.
     config = stt_pb2.RecognitionConfig(
         model="faster-whisper" if result.language == "en" else "whisper",
@@ -89,7 +89,9 @@ async def text_to_speech(
     tts: TtsClient = Depends(tts_client),
     stt: SttClient = Depends(stt_client),
 ) -> Response:
-    await ticket.meter("characters", len(body.text), param="text")
+    await ticket.meter(
+        "characters", len(body.text), param="text", model=await priced_model(tts, body.model, body.voice)
+    )
     media_type = FORMATS[body.format].mime_type
     if body.timestamps:
         if body.stream:
@@ -99,8 +101,8 @@ async def text_to_speech(
         return await _with_timestamps(ticket, tts, stt, body)
     if not body.stream:
         audio, result = await tts.synthesize(synthesize_request(body))
-        ticket.describe(plan_headers(result))
+        await spoke(ticket, result)
         return Response(audio, media_type=media_type)
     plan, chunks = await tts.stream(synthesize_request(body))
-    ticket.describe(plan_headers(plan))
+    await spoke(ticket, plan)
     return StreamingResponse(chunks, media_type=media_type)

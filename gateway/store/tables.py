@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import CheckConstraint, Column, Float, Integer, LargeBinary, MetaData, String, Table
+from sqlalchemy import BigInteger, CheckConstraint, Column, Float, Integer, LargeBinary, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -41,4 +41,86 @@ clone_audit = Table(
     Column("base_voice", String, nullable=False),
     Column("characters", Integer, nullable=False),
     Column("similarity", Float, nullable=False),
+)
+
+# Credits (gateway/store/credits.py): one balance per key, never below zero; every grant and
+# charge in the ledger; credits held by requests and tasks while they run.
+credit_balances = Table(
+    "credit_balances",
+    metadata,
+    Column("key_id", Integer, primary_key=True),
+    Column("balance", BigInteger, CheckConstraint("balance >= 0"), nullable=False),
+)
+
+credit_ledger = Table(
+    "credit_ledger",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key_id", Integer, nullable=False, index=True),
+    Column("created_at", String, nullable=False),
+    Column("kind", String, nullable=False),  # grant | charge
+    Column("amount", BigInteger, nullable=False),  # credits added (grant) or taken (charge)
+    Column("route", String, nullable=False),
+    Column("reference", String, nullable=False),  # request or task id; the grant's note
+)
+
+credit_holds = Table(
+    "credit_holds",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("key_id", Integer, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("route", String, nullable=False),
+    Column("created_at", String, nullable=False),
+    # Epoch seconds after which a hold left by a crashed process is released; NULL: a task's,
+    # released or charged by the task itself.
+    Column("expires_at", Float, index=True),
+)
+
+# Webhook signing secrets (Standard Webhooks, "whsec_..."), one per key, shown once.
+webhook_secrets = Table(
+    "webhook_secrets",
+    metadata,
+    Column("key_id", Integer, primary_key=True),
+    Column("secret", String, nullable=False),
+)
+
+# Long-running requests (gateway/tasks/): their state, progress, result and webhook delivery.
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("key_id", Integer, nullable=False, index=True),
+    Column("kind", String, nullable=False),
+    Column("route", String, nullable=False),
+    Column("status", String, nullable=False, index=True),  # queued | running | success | failed
+    Column("progress", Float, nullable=False, default=0.0),
+    Column("params", Text, nullable=False),  # JSON
+    Column("input_id", String),  # the stored upload, deleted once the task ends
+    Column("hold_id", String),
+    Column("credits_used", BigInteger, nullable=False, default=0),
+    Column("error", Text),
+    Column("created_at", String, nullable=False),
+    Column("completed_at", String),
+    # Epoch seconds until which a worker owns the task (running it, or delivering its webhook
+    # once it has ended); past it, another worker takes it over.
+    Column("lease_until", Float),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("webhook_url", Text),
+    Column("webhook_state", String),  # pending | delivered | failed
+    Column("webhook_attempts", Integer, nullable=False, default=0),
+    Column("webhook_due_at", Float),  # when the next delivery attempt is scheduled
+)
+
+# Stored objects (gateway/store/results.py): task results and uploads waiting for a task.
+results = Table(
+    "results",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("key_id", Integer, nullable=False),
+    Column("content_type", String, nullable=False),
+    Column("filename", String, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("created_at", String, nullable=False),
+    Column("expires_at", Float, nullable=False, index=True),
 )

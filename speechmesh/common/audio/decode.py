@@ -27,7 +27,7 @@ from speechmesh.common.errors import AudioTooLong, InvalidAudio
 # What bad bytes make PyAV raise: its own errors (most also subclass ValueError or
 # OSError), ValueError for frames it cannot convert, and the odd TypeError or
 # OverflowError from a header value out of any sane range.
-_BAD_DATA: tuple[type[Exception], ...] = (av.FFmpegError, ValueError, TypeError, OverflowError, IndexError, EOFError)
+BAD_DATA: tuple[type[Exception], ...] = (av.FFmpegError, ValueError, TypeError, OverflowError, IndexError, EOFError)
 # The start of the file, where the headers the length checks read are.
 _HEAD_BYTES = 65536
 
@@ -63,7 +63,7 @@ def decode_audio(
     output = _Output(sample_rate, 1 if mono else 2, max_seconds, keep_first)
     try:
         container = av.open(file, mode="r")
-    except _BAD_DATA as error:
+    except BAD_DATA as error:
         raise InvalidAudio(f"The file is not audio that can be decoded ({_why(error)}).") from None
     with container:
         try:
@@ -76,7 +76,7 @@ def decode_audio(
                 if not output.add(frame):
                     break
             output.flush()
-        except _BAD_DATA as error:
+        except BAD_DATA as error:
             if not output.seconds:
                 raise InvalidAudio(f"The file is not audio that can be decoded ({_why(error)}).") from None
             raise InvalidAudio(f"The audio data is corrupt or cut short after {output.seconds:.1f} s.") from None

@@ -1,0 +1,60 @@
+"""POST /v1/tts/batch/: many texts spoken as one task (202 at once; a ZIP result, a webhook)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from gateway.admission import Ticket, admit
+from gateway.body import json_body
+from gateway.clients import tts_client
+from gateway.errors import ApiError
+from gateway.openapi import AUTHENTICATED, BODY_ERRORS, errors, request_body
+from gateway.pricing import BATCH_CHARACTERS
+from gateway.routers import both
+from gateway.schemas import TaskOut, TtsBatchRequest
+from gateway.synthesis import priced_model
+from gateway.tasks.submit import checked_webhook_url, submit
+from speechmesh.clients.tts import TtsClient
+
+router = APIRouter()
+_BODY = json_body(TtsBatchRequest)
+
+
+@both(
+    router,
+    "POST",
+    "/v1/tts/batch/",
+    status_code=202,
+    response_model=TaskOut,
+    responses=errors(*BODY_ERRORS),
+    openapi_extra={**request_body(TtsBatchRequest, "application/json"), **AUTHENTICATED},
+)
+async def batch(
+    request: Request,
+    ticket: Ticket = Depends(admit),
+    body: TtsBatchRequest = Depends(_BODY),
+    tts: TtsClient = Depends(tts_client),
+) -> JSONResponse:
+    limit = ticket.caller.plan.max_text_chars
+    for index, text in enumerate(body.texts):
+        if len(text) > limit:
+            name = f"texts[{index}]"
+            raise ApiError(
+                400,
+                "bad_request",
+                f"'{name}' is {len(text)} characters; the {ticket.caller.plan.name} plan allows {limit}.",
+                param=name,
+            )
+    webhook_url = await checked_webhook_url(request, body.webhook_url)
+    model = await priced_model(tts, body.model, body.voice)
+    await ticket.meter(BATCH_CHARACTERS, sum(len(text) for text in body.texts), model=model)
+    params = {
+        "texts": body.texts,
+        "model": body.model or "",
+        "voice": body.voice or "",
+        "format": body.format,
+        "speed": body.speed,
+        "language": body.language or "",
+    }
+    return await submit(request, ticket, "tts_batch", params, webhook_url)

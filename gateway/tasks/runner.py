@@ -1,0 +1,160 @@
+"""Running one task in the worker: claim it, do its work through the service clients, store
+the result, settle its credits, record how it ended and hand its webhook to delivery.
+
+Kinds: `tts_batch` (POST /v1/tts/batch/: every text spoken, the files in one ZIP) and `stt`
+(POST /v1/stt/ with a webhook_url: the transcript JSON, from the stored upload). A task that
+succeeded is charged for what it used, as a request is; a failed one costs nothing. A service
+that is down makes the run wait and try again (`queue.RUN_RETRIES`); any other failure ends
+the task `failed` with the error the API would have answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import tempfile
+import zipfile
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import IO, Any
+
+import grpc
+from prometheus_client import Counter
+
+from gateway.errors import rpc_failure
+from gateway.pricing import PRICES
+from gateway.routers.stt import recognition_config, stt_response
+from gateway.store.stores import Stores
+from gateway.store.tasks import FAILED, SUCCESS, Task
+from gateway.tasks.queue import RUN_RETRIES, TaskQueue
+from gateway.tiers import ModelTiers
+from speechmesh.clients.mesh import Mesh
+from speechmesh.convert import ENCODING_BY_FORMAT
+from speechmesh.v1 import common_pb2, tts_pb2
+
+log = logging.getLogger(__name__)
+TASKS = Counter("speechmesh_worker_tasks", "Tasks that ended, by kind and status.", ["kind", "status"])
+
+Progress = Callable[[float], Awaitable[None]]
+
+
+@dataclass
+class Output:
+    file: IO[bytes]
+    content_type: str
+    filename: str
+    amount: float  # what the task used, in its price's unit
+    model: str
+
+
+class Retry(Exception):
+    """The work could not reach a service: run the task again later."""
+
+
+class Runner:
+    def __init__(self, stores: Stores, mesh: Mesh, tiers: ModelTiers, queue: TaskQueue, lease: float) -> None:
+        self._stores = stores
+        self._mesh = mesh
+        self._tiers = tiers
+        self._queue = queue
+        self._lease = lease
+
+    async def run(self, task_id: str) -> None:
+        tasks = self._stores.tasks
+        if not await tasks.claim(task_id, self._lease):
+            return  # another worker has it, or it has ended
+        task = await tasks.get(task_id)
+        assert task is not None
+        renewing = asyncio.get_running_loop().create_task(self._renew(task.id))
+        try:
+            output = await self._work(task)
+        except grpc.aio.AioRpcError as error:
+            failure = rpc_failure(error)
+            if failure.unavailable and (await tasks.attempts(task.id)) <= RUN_RETRIES:
+                await tasks.requeue(task.id)
+                raise Retry(failure.message) from None
+            await self._end(task, FAILED, 0, {"code": failure.code, "message": failure.message, **failure.fields})
+            return
+        except Exception:
+            log.exception("task failed", extra={"task_id": task.id})
+            await self._end(task, FAILED, 0, {"code": "internal_error", "message": "The task failed; please retry."})
+            return
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
+        with output.file:
+            await self._stores.results.put(task.id, task.key_id, output.content_type, output.filename, output.file)
+        price = PRICES[task.route]
+        credits = price.of(output.amount, await self._tiers.of(output.model) if price.by_tier else None)
+        used = await self._stores.credits.settle(task.hold_id, credits, task.id) if task.hold_id else 0
+        await self._end(task, SUCCESS, used, None)
+
+    async def _end(self, task: Task, status: str, credits: int, error: dict[str, Any] | None) -> None:
+        if status != SUCCESS and task.hold_id:
+            await self._stores.credits.release(task.hold_id)
+        await self._stores.tasks.finish(task.id, status, credits, json.dumps(error) if error else None)
+        if task.input_id:
+            await self._stores.results.delete(task.input_id)
+        TASKS.labels(task.kind, status).inc()
+        log.info("task ended", extra={"task_id": task.id, "status": status, "credits": credits})
+        if task.webhook_url:
+            await self._queue.deliver(task.id)
+
+    async def _renew(self, task_id: str) -> None:
+        while True:
+            await asyncio.sleep(self._lease / 3)
+            await self._stores.tasks.renew(task_id, self._lease)
+
+    async def _progress(self, task_id: str, done: float) -> None:
+        await self._stores.tasks.renew(task_id, self._lease, progress=done)
+
+    async def _work(self, task: Task) -> Output:
+        async def progress(done: float) -> None:
+            await self._progress(task.id, done)
+
+        if task.kind == "tts_batch":
+            return await self._tts_batch(task, progress)
+        if task.kind == "stt":
+            return await self._stt(task)
+        raise ValueError(f"unknown task kind {task.kind!r}")
+
+    async def _tts_batch(self, task: Task, progress: Progress) -> Output:
+        params = task.params
+        fmt = params["format"]
+        tts = self._mesh.tts
+        assert tts is not None  # the gateway always has a TTS target
+        file = tempfile.TemporaryFile()  # noqa: SIM115 (closed by the caller, with the Output)
+        model = ""
+        with zipfile.ZipFile(file, "w", zipfile.ZIP_STORED) as archive:
+            for index, text in enumerate(params["texts"], start=1):
+                request = tts_pb2.SynthesizeRequest(
+                    text=text,
+                    model=params["model"],
+                    voice=params["voice"],
+                    language=params["language"],
+                    speed=params["speed"],
+                    output=common_pb2.AudioOutputSpec(encoding=ENCODING_BY_FORMAT[fmt]),
+                )
+                audio, result = await tts.synthesize(request)
+                model = model or result.model
+                archive.writestr(f"{index:03d}.{fmt}", audio)
+                await progress(index / len(params["texts"]))
+        characters = sum(len(text) for text in params["texts"])
+        return Output(file, "application/zip", f"{task.id}.zip", characters, model)
+
+    async def _stt(self, task: Task) -> Output:
+        params = task.params
+        assert task.input_id is not None
+        stored = await self._stores.results.find(task.input_id, task.key_id)
+        if stored is None:
+            raise ValueError("the task's upload is gone")
+        assert self._mesh.stt is not None  # the gateway always has an STT target
+        reply = await self._mesh.stt.recognize(recognition_config(params), self._stores.results.read(stored))
+        body = stt_response(reply, params["timestamps"], params["diarize"])
+        data = json.dumps(body.model_dump(exclude={"words"} if body.words is None else None)).encode()
+        file = tempfile.TemporaryFile()  # noqa: SIM115 (closed by the caller, with the Output)
+        file.write(data)
+        return Output(file, "application/json", f"{task.id}.json", reply.duration_ms / 1000, reply.model)
