@@ -97,7 +97,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         database = Path(folder) / "bench.db"
-        key = asyncio.run(bench_key(database, "pro"))
+        key = asyncio.run(bench_key(database))
         results: dict[tuple[str, bool], list[float]] = {}
         with gateway(18101, database, bare=False) as guarded, gateway(18102, database, bare=True) as bare:
             for _ in range(args.rounds):

@@ -1,4 +1,5 @@
-"""What the bench scripts share: a gateway in this process with an enterprise key, and a
+"""What the bench scripts share: a gateway in this process with an `internal` key (no request
+limits, credits enough for any run: what is measured is the work, not the plan), and a
 process's memory."""
 
 from __future__ import annotations
@@ -14,12 +15,16 @@ from gateway.background import serve_in_background
 from gateway.settings import GatewaySettings
 from gateway.store.stores import open_stores
 
+BENCH_CREDITS = 10**9
 
-async def bench_key(database: Path, plan: str) -> str:
-    """A new API key in the gateway database at `database`."""
+
+async def bench_key(database: Path, plan: str = "internal") -> str:
+    """A new API key in the gateway database at `database`, with credits for any run."""
     stores = await open_stores(GatewaySettings(database_path=database))
     try:
-        return (await stores.keys.create("bench", plan))[1]
+        key, secret = await stores.keys.create("bench", plan)
+        await stores.credits.grant(key.id, BENCH_CREDITS, "bench")
+        return secret
     finally:
         await stores.close()
 
@@ -31,7 +36,7 @@ async def gateway_client(timeout: float = 600, **settings: object) -> AsyncItera
         database = Path(folder) / "bench.db"
         config = GatewaySettings(database_path=database, log_level="WARNING", **settings)
         async with serve_in_background(config) as base_url:
-            key = await bench_key(database, "enterprise")
+            key = await bench_key(database)
             headers = {"Authorization": f"Bearer {key}"}
             async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=timeout) as http:
                 yield http

@@ -29,9 +29,9 @@ _JSON_BYTES_PER_CHAR = 12
 _JSON_OVERHEAD_BYTES = 16 * 1024
 
 
-def json_limit(plan: Plan) -> int:
-    """The largest JSON body a caller on `plan` can need."""
-    return plan.max_text_chars * _JSON_BYTES_PER_CHAR + _JSON_OVERHEAD_BYTES
+def json_limit(plan: Plan, texts: int = 1) -> int:
+    """The largest JSON body a caller on `plan` can need for `texts` texts (a batch: many)."""
+    return texts * plan.max_text_chars * _JSON_BYTES_PER_CHAR + _JSON_OVERHEAD_BYTES
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -55,11 +55,12 @@ def _too_large(limit: int) -> ApiError:
     )
 
 
-def json_body(model: type[M]) -> Callable[..., Awaitable[M]]:
-    """A dependency giving the request's body as `model`, read only once the key is known."""
+def json_body(model: type[M], texts: int = 1) -> Callable[..., Awaitable[M]]:
+    """A dependency giving the request's body as `model` (of at most `texts` texts to speak),
+    read only once the key is known."""
 
     async def dependency(request: Request, ticket: Ticket = Depends(admit)) -> M:
-        raw = await read_body(request, json_limit(ticket.caller.plan))
+        raw = await read_body(request, json_limit(ticket.caller.plan, texts))
         try:
             return model.model_validate_json(raw)
         except ValidationError as error:

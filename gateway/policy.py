@@ -54,10 +54,26 @@ class PlanPolicy:
                 f"API access is available on the Pro and Enterprise plans; this key's plan is '{plan.name}'.",
             )
         key_id = ticket.caller.key.id
+        # The slot first: a request refused for being one too many at once does not use up
+        # the minute's budget (a client retrying after Retry-After: 1 would drain it).
+        if plan.concurrent_requests:
+            if not await self._slots.acquire(key_id, plan.concurrent_requests, ticket.request_id):
+                window = await self._rate.peek(key_id, plan.requests_per_minute) if plan.requests_per_minute else None
+                raise ApiError(
+                    429,
+                    "rate_limited",
+                    f"Too many requests at once: the {plan.name} plan allows {plan.concurrent_requests} "
+                    "in flight. Retry when one has finished.",
+                    headers={**(window.headers() if window else {}), "Retry-After": str(_CONCURRENT_RETRY_SECONDS)},
+                )
+            ticket.slot = ticket.request_id
         if plan.requests_per_minute:
             window = await self._rate.hit(key_id, plan.requests_per_minute)
             ticket.describe(window.headers())
             if not window.allowed:
+                if ticket.slot is not None:
+                    await self._slots.release(key_id, ticket.slot)
+                    ticket.slot = None
                 raise ApiError(
                     429,
                     "rate_limited",
@@ -65,16 +81,6 @@ class PlanPolicy:
                     "Check the rate limit headers.",
                     headers={**ticket.headers, "Retry-After": str(window.retry_after())},
                 )
-        if plan.concurrent_requests:
-            if not await self._slots.acquire(key_id, plan.concurrent_requests, ticket.request_id):
-                raise ApiError(
-                    429,
-                    "rate_limited",
-                    f"Too many requests at once: the {plan.name} plan allows {plan.concurrent_requests} "
-                    "in flight. Retry when one has finished.",
-                    headers={**ticket.headers, "Retry-After": str(_CONCURRENT_RETRY_SECONDS)},
-                )
-            ticket.slot = ticket.request_id
 
     async def reserve(self, ticket: Ticket, unit: str, amount: float, param: str | None, model: str | None) -> None:
         plan = ticket.caller.plan

@@ -40,6 +40,11 @@ class Price:
             return 0
         return rate * math.ceil(amount / self.per)
 
+    def most(self, credits: int, tier: str | None) -> float:
+        """The most units `credits` pay for (whole units: every started one is charged)."""
+        rate = TIER_CREDITS.get(tier or "", HIGHEST_TIER_CREDITS) if self.by_tier else self.credits
+        return (credits // rate) * self.per
+
 
 _TTS = Price(CHARACTERS, 0, 1000, by_tier=True)
 _TTS_BATCH = Price(BATCH_CHARACTERS, 0, 1000, by_tier=True)

@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from types import ModuleType
 from typing import Protocol
 
 from limits import RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
-from redis.asyncio import ConnectionPool, Redis
 
 _PREFIX = "speechmesh"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ class RequestRate:
 
     def __init__(self, redis_url: str | None) -> None:
         # Our pool, so that close() can let its connections go (the storage cannot).
-        self._pool = ConnectionPool.from_url(redis_url) if redis_url else None
+        self._pool = _redis().ConnectionPool.from_url(redis_url) if redis_url else None
         storage: Storage = (
             RedisStorage(
                 f"async+{redis_url}",
@@ -62,10 +64,14 @@ class RequestRate:
         self._limiter = MovingWindowRateLimiter(storage)
 
     async def hit(self, key_id: int, per_minute: int) -> Window:
-        item = RateLimitItemPerMinute(per_minute)
-        allowed = await self._limiter.hit(item, str(key_id))
-        stats = await self._limiter.get_window_stats(item, str(key_id))
-        return Window(allowed, per_minute, max(0, stats.remaining), stats.reset_time)
+        """Counts a request if the window has room; the window after it."""
+        allowed = await self._limiter.hit(RateLimitItemPerMinute(per_minute), str(key_id))
+        return replace(await self.peek(key_id, per_minute), allowed=allowed)
+
+    async def peek(self, key_id: int, per_minute: int) -> Window:
+        """The window as it stands, without counting a request."""
+        stats = await self._limiter.get_window_stats(RateLimitItemPerMinute(per_minute), str(key_id))
+        return Window(stats.remaining > 0, per_minute, max(0, stats.remaining), stats.reset_time)
 
     async def close(self) -> None:
         if self._pool is not None:
@@ -118,7 +124,7 @@ class RedisSlots:
     """Slots in a sorted set per key (member: the request, score: its lease's end)."""
 
     def __init__(self, redis_url: str, lease_seconds: float = 60.0) -> None:
-        self._redis = Redis.from_url(redis_url)
+        self._redis = _redis().Redis.from_url(redis_url)
         self._lease = lease_seconds
         self._acquire = self._redis.register_script(_ACQUIRE)
         self._mine: dict[str, int] = {}
@@ -140,13 +146,20 @@ class RedisSlots:
         await self._redis.zrem(_slots_key(key_id), slot)
 
     async def _renew(self) -> None:
-        """Extends the lease of every slot this process holds, a third of a lease apart."""
+        """Extends the lease of every slot this process holds, a third of a lease apart, and
+        the key's set with it (Redis drops the whole set at its expiry)."""
         while True:
             await asyncio.sleep(self._lease / 3)
             until = time.time() + self._lease
-            for slot, key_id in list(self._mine.items()):
-                # XX: only a slot still there (its request may have ended meanwhile).
-                await self._redis.zadd(_slots_key(key_id), {slot: until}, xx=True)
+            try:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for slot, key_id in list(self._mine.items()):
+                        # XX: only a slot still there (its request may have ended meanwhile).
+                        pipe.zadd(_slots_key(key_id), {slot: until}, xx=True)
+                        pipe.expire(_slots_key(key_id), math.ceil(self._lease * 2))
+                    await pipe.execute()
+            except Exception:  # Redis away for a moment: the leases last three renewals
+                log.warning("renewing concurrency slots in Redis failed", exc_info=True)
 
     async def close(self) -> None:
         if self._renewer is not None:
@@ -154,6 +167,14 @@ class RedisSlots:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._renewer
         await self._redis.aclose()
+
+
+def _redis() -> ModuleType:
+    """redis-py's asyncio module, imported only where Redis is configured (it loads the
+    OpenTelemetry SDK with it, which a gateway without Redis does not need)."""
+    import redis.asyncio
+
+    return redis.asyncio
 
 
 def _slots_key(key_id: int) -> str:

@@ -60,7 +60,7 @@ class GatewaySettings(BaseSettings):
         description="Wait before the first retry of a webhook the receiver did not take (then 3x longer each).",
     )
     worker_metrics_port: int = Field(
-        9103, ge=0, le=65535, description="Prometheus port of the task worker (python -m gateway.worker); 0: none."
+        9110, ge=0, le=65535, description="Prometheus port of the task worker (python -m gateway.worker); 0: none."
     )
     task_workers: int = Field(2, ge=1, le=64, description="Tasks one worker process runs at once (threads).")
     task_lease_seconds: float = Field(

@@ -16,15 +16,19 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
+import grpc
 from fastapi import Request
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from gateway.admission import Ticket
-from gateway.errors import ApiError
+from gateway.errors import ApiError, rpc_failure
 from gateway.pricing import AUDIO_SECONDS
+from speechmesh.clients.stt import SttClient
+from speechmesh.clients.uploads import AudioSource
 from speechmesh.common import limits
 from speechmesh.common.audio.probe import packet_seconds
+from speechmesh.v1 import stt_pb2
 
 if TYPE_CHECKING:  # python-multipart defines its callback table for type checkers only
     from python_multipart.multipart import MultipartCallbacks
@@ -250,9 +254,55 @@ async def read_multipart(request: Request, file_limits: dict[str, int]) -> Multi
     return collector.form
 
 
-async def meter_audio(ticket: Ticket, upload: UploadedFile) -> None:
+@dataclass(frozen=True)
+class AudioBudget:
+    """The most audio a request's credits pay for: what the STT service is told to stop at
+    (`RecognitionConfig.max_seconds`; 0: no bound), and the 402 its refusal becomes."""
+
+    seconds: float
+    credits: int
+    next_credits: int  # what a longer file needs at least
+
+    def refusal(self, error: grpc.aio.AioRpcError) -> ApiError | None:
+        """The 402 for the service's refusal of audio past this budget; None for any other error."""
+        failure = rpc_failure(error)
+        if not self.seconds or failure.code != "file_too_large":
+            return None
+        if failure.fields.get("max_seconds") != f"{self.seconds:g}":
+            return None  # the service's own limit, not the credits
+        return ApiError(
+            402,
+            "insufficient_credits",
+            "You do not have enough credits for this request.",
+            credits_required=self.next_credits,
+            credits_available=self.credits,
+        )
+
+
+async def meter_audio(ticket: Ticket, upload: UploadedFile) -> AudioBudget:
     """Holds the credits for transcribing `upload`, by its length as its packets tell it (a
-    minute when they cannot: the service then decides whether it is audio at all). The
-    transcript's decoded length is what is charged (`Ticket.served`)."""
+    minute when they cannot: the service then decides whether it is audio at all), and
+    bounds the transcription to what the key's credits pay for: packets can under-state a
+    file's length, and the decoded length is what is charged (`Ticket.served`)."""
     seconds = await asyncio.to_thread(packet_seconds, upload.spool)
     await ticket.meter(AUDIO_SECONDS, seconds or _UNKNOWN_LENGTH_SECONDS)
+    bill = ticket.bill
+    if bill is None or bill.hold is None:
+        return AudioBudget(0.0, 0, 0)
+    credits = bill.hold.amount + bill.hold.balance
+    most = bill.price.most(credits, bill.tier)
+    return AudioBudget(most, credits, bill.price.of(most + 1, bill.tier))
+
+
+async def recognize_within(
+    stt: SttClient, config: stt_pb2.RecognitionConfig, audio: AudioSource, budget: AudioBudget
+) -> stt_pb2.RecognizeResponse:
+    """The transcription of `audio`, stopped by the service at what `budget` pays for (402)."""
+    config.max_seconds = budget.seconds
+    try:
+        return await stt.recognize(config, audio)
+    except grpc.aio.AioRpcError as error:
+        refusal = budget.refusal(error)
+        if refusal is None:
+            raise
+        raise refusal from None

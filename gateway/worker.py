@@ -106,12 +106,16 @@ class Worker:
                 run, deliver = await self.stores.tasks.orphans(grace)
                 for task_id in run:
                     await self.queue.run(task_id)
+                    await self.stores.tasks.queued(task_id)
                 for task_id in deliver:
                     await self.queue.deliver(task_id)
+                    await self.stores.tasks.delivery_queued(task_id)
                 if time.monotonic() - housekept > _HOUSEKEEPING_SECONDS:
                     housekept = time.monotonic()
                     await self.stores.credits.release_expired()
                     await self.stores.results.purge()
+                    # A task is shown as long as its result is kept.
+                    await self.stores.tasks.purge(time.time() - self._settings.result_seconds)
             except Exception:
                 log.exception("sweeping tasks failed; trying again")
             await asyncio.sleep(grace / 2)

@@ -168,7 +168,8 @@ async def test_a_trace_started_at_the_gateway_reaches_the_service(tmp_path) -> N
             from gateway.store.stores import open_stores
 
             stores = await open_stores(settings)
-            key = (await stores.keys.create("trace", "pro"))[1]
+            created, key = await stores.keys.create("trace", "pro")
+            await stores.credits.grant(created.id, 100, "test")
             await stores.close()
             async with httpx.AsyncClient(base_url=base_url, headers={"Authorization": f"Bearer {key}"}) as http:
                 reply = await http.post("/v1/tts/", json={"text": "hello", "format": "wav"})

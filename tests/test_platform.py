@@ -128,7 +128,8 @@ async def test_the_sixth_request_at_once_of_a_pro_key_is_refused(services, gatew
             assert [reply.status_code for reply in replies] == [200] * 5
             sixth = await http.post("/v1/tts/", json=body)
             assert sixth.status_code == 429 and sixth.json()["error"]["code"] == "rate_limited"
-            assert sixth.headers["retry-after"] == "1" and _rate_headers(sixth)[:2] == (60, 54)
+            # Refused for being one too many at once, it did not use up the minute (55 left, not 54).
+            assert sixth.headers["retry-after"] == "1" and _rate_headers(sixth)[:2] == (60, 55)
         finally:
             hold.set()
             for reply, stream in zip(replies, streams, strict=True):
@@ -178,6 +179,20 @@ async def test_credits_are_charged_for_work_done_and_refused_before_work(gateway
     ]
 
 
+async def test_audio_longer_than_its_packets_say_is_stopped_at_what_the_credits_pay(gateway, monkeypatch) -> None:
+    """A container can under-state its length: the transcription is bounded by the credits,
+    and past them the answer is 402 with nothing charged."""
+    monkeypatch.setattr("gateway.uploads.packet_seconds", lambda _: 30.0)  # the file's claim
+    secret = await gateway.key("pro", credits=2)
+    async with gateway.client(secret) as http:
+        reply = await http.post("/v1/stt/", files={"file": ("a.wav", _wav(61), "audio/wav")})
+        assert reply.status_code == 402, reply.text
+        error = reply.json()["error"]
+        assert (error["code"], error["credits_required"], error["credits_available"]) == ("insufficient_credits", 4, 2)
+        assert (await http.post("/v1/stt/", files={"file": ("a.wav", _wav(59), "audio/wav")})).status_code == 200
+    await _balance_settles(gateway, await _key_id(gateway, secret), 0)
+
+
 async def test_transcription_is_charged_by_the_decoded_minutes(gateway) -> None:
     secret = await gateway.key("pro", credits=100)
     async with gateway.client(secret) as http:
@@ -195,11 +210,28 @@ async def test_webhook_urls_into_the_gateways_network_are_refused(services, tmp_
         running_gateway(f"127.0.0.1:{tts_port}", tmp_path / "db.sqlite", f"127.0.0.1:{stt_port}") as gateway,
         gateway.client(await gateway.key("pro", credits=5)) as http,
     ):
-        for url in ("http://127.0.0.1:9/hook", "http://169.254.169.254/latest", "http://[::1]/", "ftp://example.com/"):
+        refused = (
+            "http://127.0.0.1:9/hook",
+            "http://169.254.169.254/latest",  # cloud metadata
+            "http://[::1]/",
+            "http://[64:ff9b::7f00:1]/",  # NAT64 of 127.0.0.1: global as IPv6, loopback inside
+            "http://[::ffff:10.0.0.1]/",
+            "http://[::1/",  # not a URL
+            "http://example.com:99999/",
+            "ftp://example.com/",
+        )
+        for url in refused:
             reply = await http.post("/v1/tts/batch/", json={"texts": ["Hi."], "webhook_url": url})
             assert reply.status_code == 400, url
             assert reply.json()["error"]["param"] == "webhook_url"
         assert await gateway.stores.credits.balance(1) == 5
+        # A batch may be as long as its texts allow together (each at the plan's limit).
+        async with gateway.client(await gateway.key("pro", credits=500)) as http:
+            texts = ["Word " * 1000] * 20
+            accepted = await http.post("/v1/tts/batch/", json={"texts": texts, "model": "fake"})
+            assert accepted.status_code == 202 and accepted.headers["x-credits-used"] == "200"
+            too_long = await http.post("/v1/tts/batch/", json={"texts": ["Hi.", "a" * 5001], "model": "fake"})
+            assert too_long.status_code == 400 and too_long.json()["error"]["param"] == "texts[1]"
 
 
 async def test_results_are_their_owners_for_24_hours_only(services, tmp_path) -> None:

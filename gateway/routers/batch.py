@@ -12,13 +12,13 @@ from gateway.errors import ApiError
 from gateway.openapi import AUTHENTICATED, BODY_ERRORS, errors, request_body
 from gateway.pricing import BATCH_CHARACTERS
 from gateway.routers import both
-from gateway.schemas import TaskOut, TtsBatchRequest
+from gateway.schemas import BATCH_TEXTS_MAX, TaskOut, TtsBatchRequest
 from gateway.synthesis import priced_model
 from gateway.tasks.submit import checked_webhook_url, submit
 from speechmesh.clients.tts import TtsClient
 
 router = APIRouter()
-_BODY = json_body(TtsBatchRequest)
+_BODY = json_body(TtsBatchRequest, texts=BATCH_TEXTS_MAX)
 
 
 @both(

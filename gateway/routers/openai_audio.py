@@ -22,7 +22,7 @@ from gateway.openapi import AUTHENTICATED, BODY_ERRORS, errors, request_body
 from gateway.routers import both
 from gateway.schemas import OpenAITranscriptionForm, OpenAITranslationForm
 from gateway.units import seconds
-from gateway.uploads import MultipartForm, meter_audio, read_multipart
+from gateway.uploads import MultipartForm, meter_audio, read_multipart, recognize_within
 from speechmesh.clients.stt import SttClient
 from speechmesh.common import limits
 from speechmesh.v1 import stt_pb2
@@ -119,8 +119,8 @@ async def _transcribe(ticket: Ticket, stt: SttClient, form: MultipartForm, task:
         prompt=form.string("prompt", max_chars=limits.PROMPT_MAX_CHARS),
         temperature=form.number("temperature", 0.0, limits.TEMPERATURE_MIN, limits.TEMPERATURE_MAX),
     )
-    await meter_audio(ticket, upload)
-    reply = await stt.recognize(config, upload.chunks())
+    budget = await meter_audio(ticket, upload)
+    reply = await recognize_within(stt, config, upload.chunks(), budget)
     ticket.describe({"X-Model": reply.model})
     await ticket.served(amount=reply.duration_ms / 1000)
     return _render(reply, response_format, task, granularities)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -16,7 +17,7 @@ from gateway.schemas import SttForm, SttResponse, SttSegmentOut, SttWordOut, Tas
 from gateway.tasks.submit import checked_webhook_url, submit
 from gateway.tasks.webhooks import URL_MAX_CHARS
 from gateway.units import seconds
-from gateway.uploads import meter_audio, read_multipart
+from gateway.uploads import meter_audio, read_multipart, recognize_within
 from speechmesh.clients.stt import SttClient
 from speechmesh.common import limits
 from speechmesh.v1 import stt_pb2
@@ -94,10 +95,11 @@ async def speech_to_text(
             "max_speakers": form.integer("max_speakers", 0, 0, limits.SPEAKERS_MAX),
         }
         webhook_url = await checked_webhook_url(request, form.string("webhook_url", max_chars=URL_MAX_CHARS))
-        await meter_audio(ticket, upload)
+        budget = await meter_audio(ticket, upload)
         if webhook_url:
+            params["budget"] = asdict(budget)
             return await submit(request, ticket, "stt", params, webhook_url, upload)
-        reply = await stt.recognize(recognition_config(params), upload.chunks())
+        reply = await recognize_within(stt, recognition_config(params), upload.chunks(), budget)
     ticket.describe({"X-Model": reply.model})
     await ticket.served(amount=reply.duration_ms / 1000)
     body = stt_response(reply, timestamps, diarize)

@@ -5,7 +5,8 @@ in one conditional UPDATE, so concurrent requests of one key — on any number o
 processes sharing the database — can never spend more than the balance), then `settle`s the
 hold into a charge for what it really used (the rest goes back) or `release`s it whole when
 it failed. A process that dies holding credits leaves a hold with an expiry; `release_expired`
-returns it. Tasks hold without expiry: their worker settles or releases them.
+returns it. Tasks hold without expiry: the task store keeps and settles their holds in the
+same transactions as the task's own rows (`keep_hold`, `settle_hold`, `release_hold`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Update, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.store.tables import credit_balances, credit_holds, credit_ledger
@@ -61,9 +62,6 @@ class CreditStore(Protocol):
 
     async def release(self, hold_id: str) -> None:
         """Returns the whole hold to the balance (nothing if it is gone)."""
-
-    async def keep(self, hold_id: str) -> None:
-        """Makes the hold a task's: it no longer expires."""
 
     async def release_expired(self) -> int:
         """Releases the holds of processes that died holding them; how many."""
@@ -118,30 +116,11 @@ class SqlCreditStore:
 
     async def settle(self, hold_id: str, charge: int, reference: str) -> int:
         async with self._engine.begin() as connection:
-            taken = await _take_hold(connection, hold_id)
-            if taken is None:
-                return 0
-            key_id, held, route = taken
-            if charge > held:
-                # Audio longer than its container said: the rest while the balance has it.
-                extra = min(charge - held, await _balance(connection, key_id))
-                await _credit(connection, key_id, -extra)
-                charge = held + extra
-            elif held > charge:
-                await _credit(connection, key_id, held - charge)
-            if charge:
-                await _record(connection, key_id, "charge", charge, route, reference)
-        return charge
+            return await settle_hold(connection, hold_id, charge, reference)
 
     async def release(self, hold_id: str) -> None:
         async with self._engine.begin() as connection:
-            taken = await _take_hold(connection, hold_id)
-            if taken is not None:
-                await _credit(connection, taken[0], taken[1])
-
-    async def keep(self, hold_id: str) -> None:
-        async with self._engine.begin() as connection:
-            await connection.execute(update(credit_holds).where(credit_holds.c.id == hold_id).values(expires_at=None))
+            await release_hold(connection, hold_id)
 
     async def release_expired(self) -> int:
         query = select(credit_holds.c.id).where(credit_holds.c.expires_at < time.time())
@@ -161,6 +140,41 @@ class SqlCreditStore:
         )
         async with self._engine.connect() as connection:
             return [LedgerEntry(*row) for row in (await connection.execute(query)).all()]
+
+
+async def settle_hold(connection: AsyncConnection, hold_id: str, charge: int, reference: str) -> int:
+    """In the caller's transaction: the hold charged `charge` (see `CreditStore.settle`); the
+    credits charged, 0 when the hold is gone (settled or released already)."""
+    taken = await _take_hold(connection, hold_id)
+    if taken is None:
+        return 0
+    key_id, held, route = taken
+    if charge > held:
+        # Audio longer than its packets said: the rest while the balance has it. The row is
+        # locked first (PostgreSQL: FOR UPDATE; SQLite holds the write lock since the
+        # DELETE), so a concurrent hold cannot spend it between the read and the write.
+        query = select(credit_balances.c.balance).where(credit_balances.c.key_id == key_id).with_for_update()
+        available = int((await connection.execute(query)).scalar_one_or_none() or 0)
+        extra = min(charge - held, available)
+        await _credit(connection, key_id, -extra)
+        charge = held + extra
+    elif held > charge:
+        await _credit(connection, key_id, held - charge)
+    if charge:
+        await _record(connection, key_id, "charge", charge, route, reference)
+    return charge
+
+
+async def release_hold(connection: AsyncConnection, hold_id: str) -> None:
+    """In the caller's transaction: the whole hold back to the balance (nothing if it is gone)."""
+    taken = await _take_hold(connection, hold_id)
+    if taken is not None:
+        await _credit(connection, taken[0], taken[1])
+
+
+def keep_hold(hold_id: str) -> Update:
+    """The statement that makes a hold a task's: it no longer expires."""
+    return update(credit_holds).where(credit_holds.c.id == hold_id).values(expires_at=None)
 
 
 async def _balance(connection: AsyncConnection, key_id: int) -> int:

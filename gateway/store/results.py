@@ -31,7 +31,7 @@ def new_id(kind: str) -> str:
 
 
 def valid_id(result_id: str) -> bool:
-    return bool(_ID.match(result_id))
+    return bool(_ID.fullmatch(result_id))
 
 
 @dataclass(frozen=True)

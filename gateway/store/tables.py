@@ -110,6 +110,7 @@ tasks = Table(
     Column("webhook_state", String),  # pending | delivered | failed
     Column("webhook_attempts", Integer, nullable=False, default=0),
     Column("webhook_due_at", Float),  # when the next delivery attempt is scheduled
+    Column("queued_at", Float),  # when its queue message was sent (NULL: not yet)
 )
 
 # Stored objects (gateway/store/results.py): task results and uploads waiting for a task.

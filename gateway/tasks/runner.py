@@ -23,13 +23,14 @@ from typing import IO, Any
 import grpc
 from prometheus_client import Counter
 
-from gateway.errors import rpc_failure
+from gateway.errors import ApiError, rpc_failure
 from gateway.pricing import PRICES
 from gateway.routers.stt import recognition_config, stt_response
 from gateway.store.stores import Stores
 from gateway.store.tasks import FAILED, SUCCESS, Task
-from gateway.tasks.queue import RUN_RETRIES, TaskQueue
+from gateway.tasks.queue import MAX_RUNS, RUN_RETRIES, TaskQueue
 from gateway.tiers import ModelTiers
+from gateway.uploads import AudioBudget, recognize_within
 from speechmesh.clients.mesh import Mesh
 from speechmesh.convert import ENCODING_BY_FORMAT
 from speechmesh.v1 import common_pb2, tts_pb2
@@ -63,57 +64,70 @@ class Runner:
 
     async def run(self, task_id: str) -> None:
         tasks = self._stores.tasks
-        if not await tasks.claim(task_id, self._lease):
+        run = await tasks.claim(task_id, self._lease)
+        if run is None:
             return  # another worker has it, or it has ended
         task = await tasks.get(task_id)
         assert task is not None
-        renewing = asyncio.get_running_loop().create_task(self._renew(task.id))
+        if run > MAX_RUNS:
+            # Its workers kept dying or hanging on it: it is not worth another.
+            message = f"The task did not complete in {MAX_RUNS} runs; please retry."
+            await self._end(task, run, FAILED, 0, {"code": "internal_error", "message": message})
+            return
+        renewing = asyncio.get_running_loop().create_task(self._renew(task.id, run))
         try:
-            output = await self._work(task)
+            output = await self._work(task, run)
+            with output.file:
+                await self._stores.results.put(task.id, task.key_id, output.content_type, output.filename, output.file)
         except grpc.aio.AioRpcError as error:
             failure = rpc_failure(error)
-            if failure.unavailable and (await tasks.attempts(task.id)) <= RUN_RETRIES:
-                await tasks.requeue(task.id)
+            if failure.unavailable and run <= RUN_RETRIES:
+                await tasks.requeue(task.id, run)
                 raise Retry(failure.message) from None
-            await self._end(task, FAILED, 0, {"code": failure.code, "message": failure.message, **failure.fields})
+            await self._end(task, run, FAILED, 0, {"code": failure.code, "message": failure.message, **failure.fields})
+            return
+        except ApiError as refused:  # as the request would have been answered (402 past its credits)
+            await self._end(task, run, FAILED, 0, {"code": refused.code, "message": refused.message, **refused.fields})
             return
         except Exception:
             log.exception("task failed", extra={"task_id": task.id})
-            await self._end(task, FAILED, 0, {"code": "internal_error", "message": "The task failed; please retry."})
+            await self._end(
+                task, run, FAILED, 0, {"code": "internal_error", "message": "The task failed; please retry."}
+            )
             return
         finally:
             renewing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewing
-        with output.file:
-            await self._stores.results.put(task.id, task.key_id, output.content_type, output.filename, output.file)
         price = PRICES[task.route]
         credits = price.of(output.amount, await self._tiers.of(output.model) if price.by_tier else None)
-        used = await self._stores.credits.settle(task.hold_id, credits, task.id) if task.hold_id else 0
-        await self._end(task, SUCCESS, used, None)
+        await self._end(task, run, SUCCESS, credits, None)
 
-    async def _end(self, task: Task, status: str, credits: int, error: dict[str, Any] | None) -> None:
-        if status != SUCCESS and task.hold_id:
-            await self._stores.credits.release(task.hold_id)
-        await self._stores.tasks.finish(task.id, status, credits, json.dumps(error) if error else None)
+    async def _end(self, task: Task, run: int, status: str, charge: int, error: dict[str, Any] | None) -> None:
+        charged = await self._stores.tasks.finish(task.id, run, status, charge, json.dumps(error) if error else None)
+        if charged is None:
+            log.warning("task taken over by another run; this one ends", extra={"task_id": task.id, "run": run})
+            return
         if task.input_id:
             await self._stores.results.delete(task.input_id)
         TASKS.labels(task.kind, status).inc()
-        log.info("task ended", extra={"task_id": task.id, "status": status, "credits": credits})
+        log.info("task ended", extra={"task_id": task.id, "status": status, "credits": charged})
         if task.webhook_url:
             await self._queue.deliver(task.id)
 
-    async def _renew(self, task_id: str) -> None:
+    async def _renew(self, task_id: str, run: int) -> None:
         while True:
             await asyncio.sleep(self._lease / 3)
-            await self._stores.tasks.renew(task_id, self._lease)
+            try:
+                if not await self._stores.tasks.renew(task_id, run, self._lease):
+                    log.warning("task taken over by another run", extra={"task_id": task_id, "run": run})
+                    return
+            except Exception:  # the database away for a moment: the next renewal may reach it
+                log.warning("renewing a task's lease failed", extra={"task_id": task_id}, exc_info=True)
 
-    async def _progress(self, task_id: str, done: float) -> None:
-        await self._stores.tasks.renew(task_id, self._lease, progress=done)
-
-    async def _work(self, task: Task) -> Output:
+    async def _work(self, task: Task, run: int) -> Output:
         async def progress(done: float) -> None:
-            await self._progress(task.id, done)
+            await self._stores.tasks.renew(task.id, run, self._lease, progress=done)
 
         if task.kind == "tts_batch":
             return await self._tts_batch(task, progress)
@@ -152,7 +166,9 @@ class Runner:
         if stored is None:
             raise ValueError("the task's upload is gone")
         assert self._mesh.stt is not None  # the gateway always has an STT target
-        reply = await self._mesh.stt.recognize(recognition_config(params), self._stores.results.read(stored))
+        audio = self._stores.results.read(stored)
+        budget = AudioBudget(**params["budget"])
+        reply = await recognize_within(self._mesh.stt, recognition_config(params), audio, budget)
         body = stt_response(reply, params["timestamps"], params["diarize"])
         data = json.dumps(body.model_dump(exclude={"words"} if body.words is None else None)).encode()
         file = tempfile.TemporaryFile()  # noqa: SIM115 (closed by the caller, with the Output)

@@ -2,11 +2,13 @@
 
 The upload (if any) is stored first, then the task's row, then the queue message: a crash in
 between leaves a queued row the worker's sweeper finds, never a message without its row. The
-request's credit hold becomes the task's (charged or released when the task ends).
+request's credit hold becomes the task's in the row's transaction (charged or released when
+the task ends).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -63,12 +65,24 @@ async def submit(
     if upload is not None:
         input_id = new_id("upload")
         await stores.results.put(input_id, key_id, upload.content_type, upload.filename, upload.spool)
-    bill = ticket.transfer()
+    bill = ticket.bill
     hold = bill.hold if bill else None
-    if hold is not None:
-        await stores.credits.keep(hold.id)
-    task = await stores.tasks.create(
-        new_id("task"), key_id, kind, ticket.route, params, input_id, hold.id if hold else None, webhook_url
+    task_id = new_id("task")
+    # Shielded: a client leaving now must not cancel between the row and its message. The
+    # row makes the hold the task's in its own transaction; until it commits the request
+    # still owns the hold (and releases it if this fails).
+    task = await asyncio.shield(
+        stores.tasks.create(
+            task_id, key_id, kind, ticket.route, params, input_id, hold.id if hold else None, webhook_url
+        )
     )
-    await request.app.state.tasks.run(task.id)
+    ticket.transfer()
+    await asyncio.shield(_enqueue(request, task.id))
     return JSONResponse(task_out(request, task).model_dump(), status_code=202)
+
+
+async def _enqueue(request: Request, task_id: str) -> None:
+    """The task's queue message, then the note that it was sent (else the worker's sweeper
+    sends one after a grace period)."""
+    await request.app.state.tasks.run(task_id)
+    await request.app.state.stores.tasks.queued(task_id)

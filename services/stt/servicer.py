@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import grpc
 
@@ -108,11 +110,20 @@ class SpeechToTextServicer(stt_pb2_grpc.SpeechToTextServicer):
         if first is None or not first.HasField("config"):
             raise InvalidArgument("The first Recognize message must carry the config.")
         request = _request(first.config)
+        bounds = self._bounds_for(first.config.max_seconds)
         model, recognizer = self._engines.recognizers.get(ALIASES.get(first.config.model, first.config.model))
         diarizer = self._engines.diarizer() if request.diarize else None
         with await read_audio(messages, limits.STT_UPLOAD_MAX_BYTES, "file") as upload:
-            transcript = await self._blocking.run(transcribe_file, recognizer, diarizer, upload, request, self._bounds)
+            transcript = await self._blocking.run(transcribe_file, recognizer, diarizer, upload, request, bounds)
         return _response(model, transcript, language_given=bool(request.options.language))
+
+    def _bounds_for(self, max_seconds: float) -> FileBounds:
+        """The service's bounds, tightened to the caller's budget when it asks for less."""
+        if not math.isfinite(max_seconds) or max_seconds < 0:
+            raise InvalidArgument("'max_seconds' must be a finite number of seconds, 0 or more.", param="max_seconds")
+        if 0 < max_seconds < self._bounds.max_seconds:
+            return replace(self._bounds, max_seconds=max_seconds)
+        return self._bounds
 
     async def StreamingRecognize(
         self, request_iterator: AsyncIterator[stt_pb2.StreamingRecognizeRequest], context: grpc.aio.ServicerContext

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 from typing import IO
 
-import av
-
-from speechmesh.common.audio.decode import BAD_DATA
-
 
 def packet_seconds(file: IO[bytes]) -> float | None:
     """Seconds of the first audio stream by its packets' durations; None when the file cannot
     be read that way (not audio, or a container without packet durations)."""
+    # Imported here: the gateway, which prices uploads with this, loads no codecs until then.
+    import av
+
+    from speechmesh.common.audio.decode import BAD_DATA
+
     file.seek(0)
     try:
         with av.open(file, mode="r") as container:

@@ -62,6 +62,7 @@ def upgrade() -> None:
         sa.Column("webhook_state", sa.String),
         sa.Column("webhook_attempts", sa.Integer, nullable=False),
         sa.Column("webhook_due_at", sa.Float),
+        sa.Column("queued_at", sa.Float),
     )
     op.create_table(
         "results",
