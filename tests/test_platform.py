@@ -126,6 +126,8 @@ async def test_the_sixth_request_at_once_of_a_pro_key_is_refused(services, gatew
         replies = await asyncio.gather(*(stream.__aenter__() for stream in streams))
         try:
             assert [reply.status_code for reply in replies] == [200] * 5
+            # Streams carry the limits too, in their headers (the 5 requests counted).
+            assert sorted(_rate_headers(reply)[1] for reply in replies) == [55, 56, 57, 58, 59]
             sixth = await http.post("/v1/tts/", json=body)
             assert sixth.status_code == 429 and sixth.json()["error"]["code"] == "rate_limited"
             # Refused for being one too many at once, it did not use up the minute (55 left, not 54).
