@@ -87,7 +87,7 @@ test lint: CI_EXTRAS := all
 test lint: TEST_APT_PACKAGES := postgresql redis-server
 
 test: proto models
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=25
 
 lint: proto
 	$(BIN)/ruff check .
