@@ -330,6 +330,7 @@ async def test_a_batch_task_survives_its_worker_and_its_webhook_is_signed(servic
             assert accepted.status_code == 202, accepted.text
             task = accepted.json()
             assert task["status"] == "queued" and task["status_url"].endswith(f"/v1/tasks/{task['task_id']}")
+            assert task["created_at"].endswith("Z") and task["completed_at"] is None
             assert accepted.headers["x-credits-used"] == "2" and accepted.headers["x-credits-remaining"] == "8"
             await _status(http, task["task_id"], "running")
             # Killed mid-task: another worker takes it over once the lease has run out.

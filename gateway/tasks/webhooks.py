@@ -94,8 +94,8 @@ def _pinned(target: Target) -> tuple[str, str]:
     return urlunsplit(parts._replace(netloc=netloc)), host
 
 
-def _stamp(value: str | None) -> str | None:
-    # The page writes "2025-01-15T10:30:45Z".
+def utc_stamp(value: str | None) -> str | None:
+    """A stored UTC time as the page writes it: "2025-01-15T10:30:45Z"."""
     return value.replace("+00:00", "Z") if value else value
 
 
@@ -106,8 +106,8 @@ def payload(task: Task, result_url: str | None) -> dict[str, object]:
         "status": task.status,
         "result_url": result_url if task.status == SUCCESS else None,
         "credits_used": task.credits_used,
-        "created_at": _stamp(task.created_at),
-        "completed_at": _stamp(task.completed_at),
+        "created_at": utc_stamp(task.created_at),
+        "completed_at": utc_stamp(task.completed_at),
     }
     if task.error:
         body["error"] = json.loads(task.error)
