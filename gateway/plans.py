@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gateway.errors import ApiError
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -29,3 +31,14 @@ PLANS: dict[str, Plan] = {
         Plan("internal", True, 0, 0, 50_000),
     )
 }
+
+
+def check_text(plan: Plan, characters: float, param: str) -> None:
+    """400 for a text past what `plan` allows (`param` names the field)."""
+    if characters > plan.max_text_chars:
+        raise ApiError(
+            400,
+            "bad_request",
+            f"'{param}' is {characters:.0f} characters; the {plan.name} plan allows {plan.max_text_chars}.",
+            param=param,
+        )

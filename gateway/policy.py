@@ -18,7 +18,8 @@ from prometheus_client import Counter
 
 from gateway.admission import Bill, Outcome, Ticket
 from gateway.errors import ApiError
-from gateway.pricing import Price, price_of
+from gateway.plans import check_text
+from gateway.pricing import CHARACTERS, Price, price_of
 from gateway.ratelimit import RequestRate, Slots
 from gateway.store.credits import CreditStore, InsufficientCredits
 from gateway.tiers import ModelTiers
@@ -83,15 +84,8 @@ class PlanPolicy:
                 )
 
     async def reserve(self, ticket: Ticket, unit: str, amount: float, param: str | None, model: str | None) -> None:
-        plan = ticket.caller.plan
-        if unit == "characters" and amount > plan.max_text_chars:
-            name = param or "text"
-            raise ApiError(
-                400,
-                "bad_request",
-                f"'{name}' is {amount:.0f} characters; the {plan.name} plan allows {plan.max_text_chars}.",
-                param=name,
-            )
+        if unit == CHARACTERS:
+            check_text(ticket.caller.plan, amount, param or "text")
         price = price_of(ticket.route, unit)
         if price is None or ticket.bill is not None:
             return

@@ -52,36 +52,32 @@ def test_every_v1_route_documents_its_errors_and_key(document: dict) -> None:
             assert status in ("401", "403") or "X-RateLimit-Reset" in headers, (name, status)
 
 
+# Every route that takes a body is billed, and only those.
+WITH_BODIES = {
+    "POST /v1/tts/",
+    "POST /v1/tts/batch/",
+    "POST /v1/tts/clone/",
+    "POST /v1/stt/",
+    "POST /v1/audio/speech",
+    "POST /v1/audio/transcriptions",
+    "POST /v1/audio/translations",
+}
+
+
 def test_billed_routes_document_their_credits(document: dict) -> None:
     billed = {
         name
         for name, op in operations(document)
         if "X-Credits-Used" in op["responses"]["200" if "200" in op["responses"] else "202"].get("headers", {})
     }
-    assert billed == {
-        "POST /v1/tts/",
-        "POST /v1/tts/batch/",
-        "POST /v1/tts/clone/",
-        "POST /v1/stt/",
-        "POST /v1/audio/speech",
-        "POST /v1/audio/transcriptions",
-        "POST /v1/audio/translations",
-    }
+    assert billed == WITH_BODIES
     for name in billed:
         assert "402" in dict(operations(document))[name]["responses"], name
 
 
 def test_bodies_are_described(document: dict) -> None:
     bodies = {name: op["requestBody"]["content"] for name, op in operations(document) if "requestBody" in op}
-    assert set(bodies) == {
-        "POST /v1/tts/",
-        "POST /v1/tts/batch/",
-        "POST /v1/tts/clone/",
-        "POST /v1/stt/",
-        "POST /v1/audio/speech",
-        "POST /v1/audio/transcriptions",
-        "POST /v1/audio/translations",
-    }
+    assert set(bodies) == WITH_BODIES
     text = bodies["POST /v1/tts/"]["application/json"]["schema"]["properties"]["text"]
     assert (text["minLength"], text["maxLength"]) == (1, 50_000)
     stt = bodies["POST /v1/stt/"]["multipart/form-data"]

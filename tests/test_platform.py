@@ -23,7 +23,7 @@ import boto3
 import pytest
 from standardwebhooks import Webhook
 
-from gateway.store.results import new_id
+from gateway.store.results import new_id, valid_id
 from services.stt.server import create_server as create_stt_server
 from services.stt.settings import SttSettings
 from speechmesh.common.models import Tier
@@ -250,6 +250,9 @@ async def test_results_are_their_owners_for_24_hours_only(services, tmp_path) ->
             got = await http.get(f"/v1/results/{result_id}")
             assert got.status_code == 200 and got.json() == {"ok": 1}, got.text
             assert got.headers["content-type"] == "application/json"
+            # Never looked up: no id that is not of the shape new_id() makes reaches a store.
+            for shaped in ("../../etc/passwd", "task_" + "." * 32, "task_/" + "a" * 31, result_id + "\n"):
+                assert not valid_id(shaped), shaped
             for hostile in ("..%2F..%2Fetc%2Fpasswd", "task_" + "." * 32, "task_%00" + "a" * 31, "x" * 64):
                 reply = await http.get(f"/v1/results/{hostile}")
                 assert reply.status_code == 404 and reply.json()["error"]["code"] == "not_found", hostile

@@ -8,8 +8,8 @@ from fastapi.responses import JSONResponse
 from gateway.admission import Ticket, admit
 from gateway.body import json_body
 from gateway.clients import tts_client
-from gateway.errors import ApiError
 from gateway.openapi import AUTHENTICATED, BODY_ERRORS, errors, request_body
+from gateway.plans import check_text
 from gateway.pricing import BATCH_CHARACTERS
 from gateway.routers import both
 from gateway.schemas import BATCH_TEXTS_MAX, TaskOut, TtsBatchRequest
@@ -36,25 +36,10 @@ async def batch(
     body: TtsBatchRequest = Depends(_BODY),
     tts: TtsClient = Depends(tts_client),
 ) -> JSONResponse:
-    limit = ticket.caller.plan.max_text_chars
     for index, text in enumerate(body.texts):
-        if len(text) > limit:
-            name = f"texts[{index}]"
-            raise ApiError(
-                400,
-                "bad_request",
-                f"'{name}' is {len(text)} characters; the {ticket.caller.plan.name} plan allows {limit}.",
-                param=name,
-            )
+        check_text(ticket.caller.plan, len(text), f"texts[{index}]")
     webhook_url = await checked_webhook_url(request, body.webhook_url)
     model = await priced_model(tts, body.model, body.voice)
     await ticket.meter(BATCH_CHARACTERS, sum(len(text) for text in body.texts), model=model)
-    params = {
-        "texts": body.texts,
-        "model": body.model or "",
-        "voice": body.voice or "",
-        "format": body.format,
-        "speed": body.speed,
-        "language": body.language or "",
-    }
+    params = body.model_dump(exclude={"webhook_url"})
     return await submit(request, ticket, "tts_batch", params, webhook_url)

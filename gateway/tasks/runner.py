@@ -26,14 +26,14 @@ from prometheus_client import Counter
 from gateway.errors import ApiError, rpc_failure
 from gateway.pricing import PRICES
 from gateway.routers.stt import recognition_config, stt_response
+from gateway.routers.tts import synthesize_request
+from gateway.schemas import TtsBatchRequest, TtsRequest
 from gateway.store.stores import Stores
 from gateway.store.tasks import FAILED, SUCCESS, Task
 from gateway.tasks.queue import MAX_RUNS, RUN_RETRIES, TaskQueue
 from gateway.tiers import ModelTiers
 from gateway.uploads import AudioBudget, recognize_within
 from speechmesh.clients.mesh import Mesh
-from speechmesh.convert import ENCODING_BY_FORMAT
-from speechmesh.v1 import common_pb2, tts_pb2
 
 log = logging.getLogger(__name__)
 TASKS = Counter("speechmesh_worker_tasks", "Tasks that ended, by kind and status.", ["kind", "status"])
@@ -136,27 +136,20 @@ class Runner:
         raise ValueError(f"unknown task kind {task.kind!r}")
 
     async def _tts_batch(self, task: Task, progress: Progress) -> Output:
-        params = task.params
-        fmt = params["format"]
+        # The batch request's own fields: each text is spoken as POST /v1/tts/ would speak it.
+        batch = TtsBatchRequest.model_validate(task.params)
         tts = self._mesh.tts
         assert tts is not None  # the gateway always has a TTS target
         file = tempfile.TemporaryFile()  # noqa: SIM115 (closed by the caller, with the Output)
         model = ""
         with zipfile.ZipFile(file, "w", zipfile.ZIP_STORED) as archive:
-            for index, text in enumerate(params["texts"], start=1):
-                request = tts_pb2.SynthesizeRequest(
-                    text=text,
-                    model=params["model"],
-                    voice=params["voice"],
-                    language=params["language"],
-                    speed=params["speed"],
-                    output=common_pb2.AudioOutputSpec(encoding=ENCODING_BY_FORMAT[fmt]),
-                )
-                audio, result = await tts.synthesize(request)
+            for index, text in enumerate(batch.texts, start=1):
+                one = TtsRequest(**batch.model_dump(exclude={"texts", "webhook_url"}), text=text)
+                audio, result = await tts.synthesize(synthesize_request(one))
                 model = model or result.model
-                archive.writestr(f"{index:03d}.{fmt}", audio)
-                await progress(index / len(params["texts"]))
-        characters = sum(len(text) for text in params["texts"])
+                archive.writestr(f"{index:03d}.{batch.format}", audio)
+                await progress(index / len(batch.texts))
+        characters = sum(len(text) for text in batch.texts)
         return Output(file, "application/zip", f"{task.id}.zip", characters, model)
 
     async def _stt(self, task: Task) -> Output:
