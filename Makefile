@@ -6,10 +6,10 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 # pyproject.toml's extras in the venv. `make install`/`make run` install the lean set: the
 # default engines, the gateway, and what `make run` runs (grpc_tools, supervisord). Engines
-# that pull torch and transformers are opt-in: `make install EXTRAS=xtts` (comma-separated).
+# that pull torch and transformers are opt-in: `make install EXTRAS=xtts,demucs` (comma-separated).
 # `make test` and `make lint` (CI) install `all`. $(EXTRAS_STAMP) lists what was asked for so
 # far; a run that asks for more reinstalls. pip removes nothing: `make clean` to go lean again.
-LEAN_EXTRAS := tts,stt,gateway,run
+LEAN_EXTRAS := tts,stt,audio,gateway,run
 EXTRAS ?=
 comma := ,
 WANTED_EXTRAS = $(sort $(subst $(comma), ,$(LEAN_EXTRAS) $(EXTRAS) $(CI_EXTRAS)))
@@ -77,6 +77,9 @@ models: $(WHISPER_BASE)
 run: export SPEECHMESH_RUN_DIR ?= $(CURDIR)/var
 run: export SPEECHMESH_TTS_METRICS_PORT ?= 9101
 run: export SPEECHMESH_STT_METRICS_PORT ?= 9102
+run: export SPEECHMESH_AUDIO_METRICS_PORT ?= 9103
+run: export SPEECHMESH_AUDIO_TTS_ADDRESS ?= 127.0.0.1:50051
+run: export SPEECHMESH_GATEWAY_AUDIO_ADDRESS ?= 127.0.0.1:50053
 run: export PATH := $(CURDIR)/$(BIN):$(PATH)
 run: proto models
 	mkdir -p "$$SPEECHMESH_RUN_DIR"
@@ -84,7 +87,7 @@ run: proto models
 
 # CI (.ci/run) installs and tests every engine, XTTS included.
 test lint: CI_EXTRAS := all
-test lint: TEST_APT_PACKAGES := postgresql redis-server
+test lint: TEST_APT_PACKAGES := postgresql redis-server pocketsphinx-testdata
 
 test: proto models
 	$(BIN)/python -m pytest --durations=25

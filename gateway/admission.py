@@ -56,7 +56,7 @@ class Bill:
 
     price: Price
     amount: float
-    tier: str | None  # of the model that speaks, where the price depends on it
+    tier: str | None  # of the model that speaks, or the grade asked, where the price depends on it
     hold: Hold | None = None
 
     @property
@@ -84,12 +84,20 @@ class Ticket:
         """Headers for the response, whatever it turns out to be ({"X-Model": "kokoro"})."""
         self.headers.update(headers)
 
-    async def meter(self, unit: str, amount: float, param: str | None = None, model: str | None = None) -> None:
+    async def meter(
+        self,
+        unit: str,
+        amount: float,
+        param: str | None = None,
+        model: str | None = None,
+        grade: str | None = None,
+    ) -> None:
         """Records `amount` of `unit` ("characters", "audio_seconds") as what this request
-        will use, on `model` where the price depends on it (None: not known yet); the policy
+        will use, on `model` where the price depends on it (None: not known yet), or at
+        `grade` where it depends on what is asked (stem separation's stem count); the policy
         may refuse it (an ApiError naming `param`, the field that asks for it: 400 over the
         plan's text limit, 402 without the credits) before the work starts."""
-        await self.policy.reserve(self, unit, amount, param, model)
+        await self.policy.reserve(self, unit, amount, param, model, grade)
         self.usage[unit] = self.usage.get(unit, 0.0) + amount
 
     async def served(self, *, model: str | None = None, amount: float | None = None) -> None:
@@ -111,7 +119,9 @@ class Policy(Protocol):
     async def admit(self, ticket: Ticket) -> None:
         """Raises an ApiError to refuse the request before any work (e.g. 429)."""
 
-    async def reserve(self, ticket: Ticket, unit: str, amount: float, param: str | None, model: str | None) -> None:
+    async def reserve(
+        self, ticket: Ticket, unit: str, amount: float, param: str | None, model: str | None, grade: str | None
+    ) -> None:
         """Raises an ApiError to refuse usage the caller cannot pay for (e.g. 402)."""
 
     async def served(self, ticket: Ticket, model: str | None, amount: float | None) -> None:

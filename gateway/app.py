@@ -16,7 +16,19 @@ from gateway.openapi import install_openapi
 from gateway.policy import PlanPolicy
 from gateway.previews import PreviewCache
 from gateway.ratelimit import RequestRate, open_slots
-from gateway.routers import batch, catalog, clone, health, openai_audio, openai_speech, stt, tasks, tts
+from gateway.routers import (
+    audio_tools,
+    batch,
+    catalog,
+    clone,
+    health,
+    openai_audio,
+    openai_speech,
+    stt,
+    tasks,
+    tts,
+    voice_changer,
+)
 from gateway.settings import GatewaySettings, client_config
 from gateway.signing import UrlSigner
 from gateway.store.stores import open_stores
@@ -81,6 +93,8 @@ def create_app(settings: GatewaySettings, tracer_provider: TracerProvider | None
         batch.router,
         clone.router,
         stt.router,
+        audio_tools.router,
+        voice_changer.router,
         openai_speech.router,
         openai_audio.router,
         catalog.router,

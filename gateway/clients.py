@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import Request
 
 from gateway.errors import ApiError
+from speechmesh.clients.audio import AudioClient
 from speechmesh.clients.mesh import Mesh
 from speechmesh.clients.stt import SttClient
 from speechmesh.clients.tts import TtsClient
@@ -31,4 +32,11 @@ async def stt_client(request: Request) -> SttClient:
     client = (await mesh(request)).stt
     if client is None:
         raise _missing("STT")
+    return client
+
+
+async def audio_client(request: Request) -> AudioClient:
+    client = (await mesh(request)).audio
+    if client is None:
+        raise _missing("audio")
     return client

@@ -83,13 +83,15 @@ class PlanPolicy:
                     headers={**ticket.headers, "Retry-After": str(window.retry_after())},
                 )
 
-    async def reserve(self, ticket: Ticket, unit: str, amount: float, param: str | None, model: str | None) -> None:
+    async def reserve(
+        self, ticket: Ticket, unit: str, amount: float, param: str | None, model: str | None, grade: str | None
+    ) -> None:
         if unit == CHARACTERS:
             check_text(ticket.caller.plan, amount, param or "text")
         price = price_of(ticket.route, unit)
         if price is None or ticket.bill is not None:
             return
-        bill = Bill(price, amount, await self._tier(price, model))
+        bill = Bill(price, amount, grade or await self._tier(price, model))
         if bill.credits:
             try:
                 bill.hold = await self._credits.hold(

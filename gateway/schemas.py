@@ -259,3 +259,71 @@ class OpenAITranscriptionForm(OpenAITranslationForm):
     timestamp_granularities: list[Literal["word", "segment"]] = Field(
         [], alias="timestamp_granularities[]", description="With verbose_json: word and/or segment."
     )
+
+
+# The audio tools (gateway/routers/audio_tools.py, gateway/routers/voice_changer.py).
+ToolFormat = Literal["mp3", "wav", "flac", "ogg", "m4a", "aac"]
+
+
+class EnhanceForm(BaseModel):
+    file: AudioFile = Field(description="Audio to enhance (any container FFmpeg reads); at most 100 MB.")
+    denoise: Flag = Field(True, description="Remove background noise.")
+    enhance_clarity: Flag = Field(True, description="High-pass, presence EQ, loudness to -16 LUFS, -1 dBTP peaks.")
+    super_resolution: Flag = Field(False, description="Bandwidth extension: not available here (true: 400).")
+    strength: int = Field(2, ge=1, le=3, description="1 light, 2 medium, 3 strong: the denoiser's attenuation limit.")
+    model: Identifier = Field("deepfilternet3", description="Denoiser: deepfilternet3 or rnnoise.")
+    format: ToolFormat | None = Field(None, description="Output format; default: the input's.")
+
+
+class DereverbForm(BaseModel):
+    file: AudioFile = Field(description="Audio to process; at most 100 MB.")
+    type: Literal["echo", "reverb", "both"] = Field("both", description="What to remove.")
+    intensity: int = Field(3, ge=1, le=5, description="1 light - 5 strong.")
+    format: ToolFormat | None = Field(None, description="Output format; default: the input's.")
+
+
+class SeparateForm(BaseModel):
+    file: AudioFile = Field(description="Music to split; at most 100 MB.")
+    model: Identifier = Field(
+        "repet-hpss", description="repet-hpss (DSP, 2 or 4 stems); demucs with its weights installed; spleeter: 404."
+    )
+    stems: Literal[2, 4, 5, 6] = Field(2, description="2: vocals + accompaniment; 4: vocals, drums, bass, other.")
+    format: Literal["wav", "mp3", "flac"] = Field("wav", description="Format of each stem file in the ZIP.")
+    webhook_url: WebhookUrl | None = None
+
+
+class AnalyzeForm(BaseModel):
+    file: AudioFile = Field(description="Music to analyse (the first 10 minutes are); at most 100 MB.")
+
+
+class AnalyzeResponse(BaseModel):
+    key: str = Field(examples=["C"])
+    scale: Literal["Major", "Minor"]
+    bpm: float = Field(examples=[120.0])
+    time_signature: str = Field(examples=["4/4"])
+    camelot: str = Field(examples=["8B"])
+    compatible_keys: list[str] = Field(examples=[["C Major", "G Major", "F Major", "A Minor"]])
+
+
+class ConvertForm(BaseModel):
+    file: AudioFile = Field(description="Audio to convert; at most 100 MB.")
+    format: ToolFormat = Field(description="Target format.")
+    bitrate: Literal[64, 128, 192, 256, 320] | None = Field(None, description="kbit/s of lossy formats.")
+    sample_rate: Literal[22050, 44100, 48000] | None = Field(None, description="Default: the input's.")
+    channels: Literal["mono", "stereo"] | None = Field(None, description="Default: the input's (ogg: stereo only).")
+
+
+class VoiceConvertForm(BaseModel):
+    file: AudioFile = Field(description="Speech: MP3, WAV, FLAC, ...; at most 50 MB.")
+    target_voice: Identifier = Field(description="A voice id from /v1/voices/.", examples=["jf_alpha"])
+    model: Identifier = Field("world-convert", description="world-convert; openvoice, knn-vc: 404 (no weights).")
+    format: Literal["wav", "mp3", "flac"] = "wav"
+
+
+class SpeechToSpeechForm(BaseModel):
+    file: AudioFile = Field(description="Speech; at most 50 MB.")
+    voice: Identifier = Field("", description="A voice id from /v1/voices/ to convert to; empty keeps the speaker.")
+    model: Identifier = Field("world-prosody", description="world-prosody; openvoice, chatterbox: 404 (no weights).")
+    emotion: Literal["neutral", "happy", "sad", "angry", "excited"] = "neutral"
+    speed: float = Field(limits.SPEED_DEFAULT, ge=limits.SPEED_MIN, le=limits.SPEED_MAX)
+    format: ToolFormat | None = Field(None, description="Output format; default: the input's.")

@@ -91,6 +91,9 @@ class GatewaySettings(BaseSettings):
     stt_timeout_seconds: float = Field(
         3600.0, gt=0, description="Deadline of one transcription: 100 MB of audio can be hours of speech."
     )
+    audio_timeout_seconds: float = Field(
+        3600.0, gt=0, description="Deadline of one audio tool call: an hour of audio can take many minutes."
+    )
     health_timeout_seconds: float = Field(1.0, gt=0, description="Deadline of one upstream health check.")
     # Measured with `make run`'s engines on 2 cores, from process start to SERVING: tts
     # 4.7-5.8 s, stt 7.6-10.1 s on quiet cores; 5-10.5 s and 13-19 s while other test runs
@@ -136,7 +139,7 @@ def client_config(settings: GatewaySettings) -> ClientConfig:
             timeout_seconds=settings.stt_timeout_seconds,
             max_receive_bytes=_STT_REPLY_MAX_BYTES,
         ),
-        audio=ServiceTarget(address=settings.audio_address, timeout_seconds=settings.rpc_timeout_seconds)
+        audio=ServiceTarget(address=settings.audio_address, timeout_seconds=settings.audio_timeout_seconds)
         if settings.audio_address
         else None,
         chat=ServiceTarget(address=settings.chat_address, timeout_seconds=settings.rpc_timeout_seconds)

@@ -279,13 +279,14 @@ class AudioBudget:
         )
 
 
-async def meter_audio(ticket: Ticket, upload: UploadedFile) -> AudioBudget:
-    """Holds the credits for transcribing `upload`, by its length as its packets tell it (a
-    minute when they cannot: the service then decides whether it is audio at all), and
-    bounds the transcription to what the key's credits pay for: packets can under-state a
-    file's length, and the decoded length is what is charged (`Ticket.served`)."""
+async def meter_audio(ticket: Ticket, upload: UploadedFile, grade: str | None = None) -> AudioBudget:
+    """Holds the credits for processing `upload` (at `grade`, where the price has grades),
+    by its length as its packets tell it (a minute when they cannot: the service then
+    decides whether it is audio at all), and bounds the work to what the key's credits pay
+    for: packets can under-state a file's length, and the decoded length is what is charged
+    (`Ticket.served`)."""
     seconds = await asyncio.to_thread(packet_seconds, upload.spool)
-    await ticket.meter(AUDIO_SECONDS, seconds or _UNKNOWN_LENGTH_SECONDS)
+    await ticket.meter(AUDIO_SECONDS, seconds or _UNKNOWN_LENGTH_SECONDS, grade=grade)
     bill = ticket.bill
     if bill is None or bill.hold is None:
         return AudioBudget(0.0, 0, 0)

@@ -114,6 +114,24 @@ async def stt_port() -> AsyncIterator[int]:
 
 
 @pytest_asyncio.fixture(scope="session")
+async def audio_port(tts_port: int) -> AsyncIterator[int]:
+    """The real audio service with every engine that runs here but demucs (no weights: its
+    loading has its own tests), asking the session's TTS service for target voices."""
+    from services.audio.registry import build_engines as build_audio_engines
+    from services.audio.server import create_server as create_audio_server
+    from services.audio.settings import AudioSettings
+
+    settings = AudioSettings(port=0, workers=2, log_json=False, tts_address=f"127.0.0.1:{tts_port}")
+    settings = settings.model_copy(update={"engines": [e for e in settings.engines if e != "demucs"]})
+    server, port = await create_audio_server(settings, build_audio_engines(settings))
+    try:
+        await wait_serving(port, timeout=180)
+        yield port
+    finally:
+        await stop_server(server, grace=0)
+
+
+@pytest_asyncio.fixture(scope="session")
 async def stt_channel(stt_port: int) -> AsyncIterator[grpc.aio.Channel]:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{stt_port}") as channel:
         yield channel
@@ -326,6 +344,33 @@ def speak(speech_cache: Path | None) -> Callable[[str], Pcm]:
         return _cached_speech(speech_cache, what, lambda: make(text))
 
     return run
+
+
+# Real human speech: LibriVox readings from Debian's pocketsphinx-testdata (public domain;
+# `make test` installs it), one male reader at 16 kHz, with their transcripts.
+LIBRIVOX = Path("/usr/share/pocketsphinx/test/data/librivox")
+
+
+@dataclass(frozen=True)
+class Recording:
+    pcm: Pcm
+    text: str
+
+
+def librivox(clip: str) -> Recording:
+    """`clip` is the number in the file name (0870: 7.1 s, 0920: 6.1 s, 0890: 5.3 s)."""
+    name = f"sense_and_sensibility_01_austen_64kb-{clip}"
+    lines = (LIBRIVOX / "transcription").read_text().splitlines()
+    text = next(line for line in lines if line.endswith(f"({name})"))
+    return Recording(
+        decode_audio((LIBRIVOX / f"{name}.wav").read_bytes()), text.split("<s>")[1].split("</s>")[0].strip()
+    )
+
+
+@pytest.fixture(scope="session")
+def human_speech() -> Recording:
+    """7.1 s of a man reading (16 kHz), not synthesized: models tuned on TTS voices fail on people."""
+    return librivox("0870")
 
 
 # A three-voice dialog: (voice, text) per turn; "joe" is Piper, the others Kokoro voices.

@@ -110,7 +110,9 @@ class RecordingPolicy:
         if ticket.route == "/turned-away":
             raise ApiError(429, "rate_limited", "Too many requests.")
 
-    async def reserve(self, ticket: Ticket, unit: str, amount: float, param: str | None, model: str | None) -> None:
+    async def reserve(
+        self, ticket: Ticket, unit: str, amount: float, param: str | None, model: str | None, grade: str | None
+    ) -> None:
         if amount > 100:
             raise ApiError(402, "insufficient_credits", "Not enough credits.")
 

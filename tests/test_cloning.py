@@ -1,20 +1,21 @@
-"""WORLD-based voice adaptation (services/tts/cloning.py): the signal processing on a made-up
+"""WORLD-based voice adaptation (speechmesh/speakers/world.py): the signal processing on a made-up
 vowel, then the real chain: Piper joe's speech moved toward Kokoro reference speakers,
 judged by the d-vector embedder, by F0, and by Whisper tiny.en listening to the result."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import pytest
 
-from services.tts import cloning
-from services.tts.cloning import VoiceProfile, adapt, nearest_voice, profile, similarity
 from speechmesh.common.audio.pcm import Pcm
 from speechmesh.common.audio.resample import resample
 from speechmesh.common.errors import InvalidArgument, InvalidAudio
+from speechmesh.speakers import world as cloning
 from speechmesh.speakers.dvector import SAMPLE_RATE, DVectorEmbedder
+from speechmesh.speakers.world import VoiceProfile, adapt, nearest_voice, profile, similarity
 from tests.conftest import word_error_rate
 
 # What joe says to be measured, and what he says to be adapted.
@@ -136,6 +137,20 @@ def test_adapt_maps_f0_and_scales_formants_at_any_strength() -> None:
 def test_a_reference_without_voiced_speech_is_invalid_audio(samples: np.ndarray) -> None:
     with pytest.raises(InvalidAudio):
         profile(Pcm(samples, 16000), ConstantEmbedder())
+
+
+def test_the_voiced_share_of_a_refused_reference_is_at_most_all_of_its_sound() -> None:
+    # 1 s of vowel, then 0.8 s of one 50 dB quieter: Harvest voices both, but only the loud
+    # one counts as sound (within 40 dB of the loudest frame); counted apart, the voiced
+    # frames read as 181 % of the sounding ones.
+    loud = vowel(120, (700, 1200, 2500), 1.0, 16000).samples
+    quiet = 10 ** (-50 / 20) * vowel(150, (600, 1100, 2400), 0.8, 16000).samples
+
+    with pytest.raises(InvalidAudio, match="of voiced speech") as refused:
+        profile(Pcm(np.concatenate([loud, quiet]), 16000), ConstantEmbedder())
+
+    share = re.search(r"\((\d+)% of its sound\)", str(refused.value))
+    assert share is not None and 90 <= int(share[1]) <= 100, refused.value
 
 
 # ---------------------------------------------------------------- real voices

@@ -253,7 +253,7 @@ def test_diarization_stops_between_embedding_batches() -> None:
 
 
 def test_voice_profiling_stops_before_its_costly_stages(monkeypatch: pytest.MonkeyPatch) -> None:
-    from services.tts import cloning
+    from speechmesh.speakers import world as cloning
 
     harvested: list[int] = []
     f0 = cloning._f0

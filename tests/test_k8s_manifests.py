@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import tomllib
 from collections.abc import Iterator
@@ -21,6 +22,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from speechmesh.common import limits
 
 ROOT = Path(__file__).resolve().parent.parent
 K8S = ROOT / "deploy" / "k8s"
@@ -31,9 +34,17 @@ SPEECHMESH_IMAGE = "speechmesh"
 GRPC_SERVICES = [
     ("tts", "SPEECHMESH_TTS_", 50051, 9101, "speechmesh.v1.TextToSpeech"),
     ("stt", "SPEECHMESH_STT_", 50052, 9102, "speechmesh.v1.SpeechToText"),
+    ("audio", "SPEECHMESH_AUDIO_", 50053, 9103, "speechmesh.v1.Audio"),
 ]
 # Per-model TTS pods: Deployment/Service name and the Envoy listener port in front of them.
 TTS_MODEL_PODS = [("tts-kokoro", 50061)]
+# The audio pod's sizing (see deploy/k8s/base/audio.yaml): measured resident memory of the
+# loaded service with every engine (numba's cache cold, as in a new pod), and the peak of
+# one request above it (a 4-stem separation of 48 kHz stereo, the heaviest measured).
+AUDIO_LOADED_BYTES = 616 * 2**20
+AUDIO_REQUEST_BYTES = 610 * 2**20
+# An hour of 16-bit 48 kHz stereo WAV: one result of the audio service, per stem for a separation.
+HOUR_OF_WAV_BYTES = 3600 * 48_000 * 2 * 2
 
 Obj = dict[str, Any]
 
@@ -264,7 +275,7 @@ def test_names_are_unique(rendered: tuple[str, list[Obj]]) -> None:
 def test_deployments_have_resources_probes_and_a_locked_down_pod(rendered: tuple[str, list[Obj]]) -> None:
     _, objects = rendered
     deployments = _of_kind(objects, "Deployment")
-    assert {"tts", "stt", "gateway"} <= {d["metadata"]["name"] for d in deployments}
+    assert {"tts", "stt", "audio", "gateway"} <= {d["metadata"]["name"] for d in deployments}
     for deployment in deployments:
         name = deployment["metadata"]["name"]
         pod = _pod(deployment)
@@ -419,6 +430,96 @@ def test_stt_sizes_its_pod_for_whisper(rendered: tuple[str, list[Obj]]) -> None:
     assert f"{env['SPEECHMESH_STT_MODELS_DIR']}/whisper-base" not in mounts
 
 
+def test_audio_config_enables_every_known_model_with_defaults_that_load(
+    rendered: tuple[str, list[Obj]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.audio.registry import build_engines
+    from services.audio.settings import AudioSettings
+
+    _, objects = rendered
+    data = _config(objects, "audio")
+    for key in [k for k in os.environ if k.startswith("SPEECHMESH_AUDIO_")]:
+        monkeypatch.delenv(key)
+    engines = json.loads(data["SPEECHMESH_AUDIO_ENGINES"])
+    assert len(engines) == len(set(engines)), engines
+    # Every model the service has an engine for: the ones that cannot load here say why.
+    assert set(engines) == set(AudioSettings().engines)
+    # Each key is a setting (pydantic ignores unknown ones, so a typo would change nothing),
+    # and so is each of the Deployment's own SPEECHMESH_AUDIO_ variables.
+    own = [key for key in _env(_main(_named(objects, "Deployment", "audio"))) if key.startswith("SPEECHMESH_AUDIO_")]
+    for key in [*data, *own]:
+        assert key.startswith("SPEECHMESH_AUDIO_"), key
+        assert key.removeprefix("SPEECHMESH_AUDIO_").lower() in AudioSettings.model_fields, key
+    for key, value in data.items():
+        monkeypatch.setenv(key, value)
+    settings = AudioSettings()
+    built = build_engines(settings)  # raises on an enabled id it does not know
+    assert set(engines) <= {card.id for card in built.models()}
+    defaults = [
+        (built.denoisers, settings.default_denoiser),
+        (built.separators, settings.default_separator),
+        (built.converters, settings.default_voice_converter),
+        (built.restylers, settings.default_restyler),
+    ]
+    for registry, default in defaults:
+        assert default in {card.id for card in registry.models()}, default
+        assert default in engines, default
+    # The image carries no Demucs weights: the default separator must be one that loads.
+    assert settings.default_separator != "demucs"
+
+
+def test_audio_sizes_its_pod_from_its_measurement(rendered: tuple[str, list[Obj]]) -> None:
+    _, objects = rendered
+    deployment = _named(objects, "Deployment", "audio")
+    container = _main(deployment)
+    env = _env(container)
+    resources = container["resources"]
+    # Its thread pool and numpy's threads sized to the CPU limit, not to the node.
+    workers = int(env["SPEECHMESH_AUDIO_WORKERS"])
+    assert workers == _quantity(resources["limits"]["cpu"]) == 2
+    assert env["OMP_NUM_THREADS"] == "1"
+    # The loaded service and `workers` requests at their peak, from the measurement.
+    assert _quantity(resources["requests"]["memory"]) >= AUDIO_LOADED_BYTES + workers * AUDIO_REQUEST_BYTES
+    assert _quantity(resources["limits"]["memory"]) > _quantity(resources["requests"]["memory"])
+    # Transcription-length work: as long a grace as stt's.
+    stt_env = _env(_main(_named(objects, "Deployment", "stt")))
+    assert float(env["SPEECHMESH_AUDIO_GRACE_SECONDS"]) >= float(stt_env["SPEECHMESH_STT_GRACE_SECONDS"])
+    # Demucs weights are read from <models dir>/demucs: a mount there, never over the folder.
+    assert env["SPEECHMESH_AUDIO_MODELS_DIR"] == "/opt/models"
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    assert env["SPEECHMESH_AUDIO_MODELS_DIR"] not in mounts
+    # librosa's numba cache needs a writable folder on the read-only root filesystem.
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert any(env["NUMBA_CACHE_DIR"].startswith(f"{path}/") for path in mounts), env["NUMBA_CACHE_DIR"]
+    # /tmp holds each request's upload and its encoded results: two hour-long 4-stem
+    # separations at once, each with its upload.
+    tmp = next(v for v in _pod(deployment)["volumes"] if v["name"] == mounts["/tmp"])
+    size = _quantity(tmp["emptyDir"]["sizeLimit"])
+    assert size >= workers * (limits.AUDIO_UPLOAD_MAX_BYTES + 4 * HOUR_OF_WAV_BYTES)
+    assert _quantity(resources["requests"]["ephemeral-storage"]) <= size
+    # The gateway spools those results too, next to its uploads (1 GiB of them).
+    gateway = _named(objects, "Deployment", "gateway")
+    gateway_mounts = {m["mountPath"]: m["name"] for m in _main(gateway)["volumeMounts"]}
+    gateway_tmp = next(v for v in _pod(gateway)["volumes"] if v["name"] == gateway_mounts["/tmp"])
+    assert _quantity(gateway_tmp["emptyDir"]["sizeLimit"]) >= 2**30 + 4 * HOUR_OF_WAV_BYTES
+
+
+def test_audio_asks_the_tts_pods_the_gateway_does(rendered: tuple[str, list[Obj]]) -> None:
+    """Voice conversion toward a built-in voice has TTS speak it: the audio service reaches
+    tts and the per-model pods as the gateway does (directly or through Envoy)."""
+    _, objects = rendered
+    env = _env(_main(_named(objects, "Deployment", "audio")))
+    gateway = _env(_main(_named(objects, "Deployment", "gateway")))
+    assert env["SPEECHMESH_AUDIO_TTS_ADDRESS"] == gateway["SPEECHMESH_GATEWAY_TTS_ADDRESS"]
+    assert json.loads(env["SPEECHMESH_AUDIO_TTS_ROUTES"]) == json.loads(gateway["SPEECHMESH_GATEWAY_TTS_ROUTES"])
+    assert _pods_behind(objects, env["SPEECHMESH_AUDIO_TTS_ADDRESS"]) == {"tts"}
+    for model, address in json.loads(env["SPEECHMESH_AUDIO_TTS_ROUTES"]).items():
+        (pod,) = _pods_behind(objects, address)
+        assert model in json.loads(_config(objects, pod)["SPEECHMESH_TTS_ENGINES"]), (model, pod)
+        if _host_port(address)[0] != "envoy":
+            _assert_balanced_over_pods_of(objects, address, pod)
+
+
 def test_gateway_is_one_http_replica_on_a_persistent_database(rendered: tuple[str, list[Obj]]) -> None:
     _, objects = rendered
     deployment = _named(objects, "Deployment", "gateway")
@@ -435,7 +536,8 @@ def test_gateway_is_one_http_replica_on_a_persistent_database(rendered: tuple[st
     (worker,) = [c for c in _containers(deployment) if c["name"] == "worker"]
     assert worker["command"] == ["python", "-m", "gateway.worker"]
     worker_env = _env(worker)
-    for name in ("DATABASE_PATH", "TTS_ADDRESS", "TTS_ROUTES", "STT_ADDRESS"):
+    # AUDIO_ADDRESS: the worker runs stem separation tasks.
+    for name in ("DATABASE_PATH", "TTS_ADDRESS", "TTS_ROUTES", "STT_ADDRESS", "AUDIO_ADDRESS"):
         assert worker_env[f"SPEECHMESH_GATEWAY_{name}"] == env[f"SPEECHMESH_GATEWAY_{name}"], name
     assert {m["mountPath"] for m in worker["volumeMounts"]} >= {
         str(Path(env["SPEECHMESH_GATEWAY_DATABASE_PATH"]).parent)
@@ -472,10 +574,12 @@ def test_gateway_balances_over_headless_services_in_the_base() -> None:
     # gateway's round_robin sees every ready pod and balances per call.
     assert env["SPEECHMESH_GATEWAY_STT_ADDRESS"] == "dns:///stt-headless:50052"
     assert env["SPEECHMESH_GATEWAY_TTS_ADDRESS"] == "dns:///tts-headless:50051"
+    assert env["SPEECHMESH_GATEWAY_AUDIO_ADDRESS"] == "dns:///audio-headless:50053"
     routes = json.loads(env["SPEECHMESH_GATEWAY_TTS_ROUTES"])
     assert routes == {"kokoro": "dns:///tts-kokoro-headless:50051"}
     upstreams = {
         "stt": env["SPEECHMESH_GATEWAY_STT_ADDRESS"],
+        "audio": env["SPEECHMESH_GATEWAY_AUDIO_ADDRESS"],
         "tts": env["SPEECHMESH_GATEWAY_TTS_ADDRESS"],
         "tts-kokoro": routes["kokoro"],
     }
@@ -564,6 +668,7 @@ def test_gpu_overlay_runs_triton_on_a_gpu_behind_envoy() -> None:
     gateway = _main(_named(objects, "Deployment", "gateway"))
     assert _env(gateway)["SPEECHMESH_GATEWAY_TTS_ADDRESS"] == "envoy:50051"
     assert _env(gateway)["SPEECHMESH_GATEWAY_STT_ADDRESS"] == "envoy:50052"
+    assert _env(gateway)["SPEECHMESH_GATEWAY_AUDIO_ADDRESS"] == "envoy:50053"
     config = yaml.safe_load(_named(objects, "ConfigMap", "envoy-config")["data"]["envoy.yaml"])
     listeners = {
         listener["name"]: listener["address"]["socket_address"]["port_value"]
@@ -604,10 +709,13 @@ def _envoy_route(config: Obj, listener_name: str) -> Obj:
     return {"manager": manager, "route": route["route"]}
 
 
-def test_envoy_lets_large_uploads_and_long_transcriptions_through_to_stt() -> None:
+@pytest.mark.parametrize("listener", ["stt_grpc", "audio_grpc"])
+def test_envoy_lets_large_uploads_and_long_silent_calls_through(listener: str) -> None:
+    """stt's Recognize and every audio method send nothing back until the whole upload is
+    processed (minutes for a long one), and take uploads of up to 100 MiB."""
     objects = render(K8S / "overlays/gpu")
     config = yaml.safe_load(_named(objects, "ConfigMap", "envoy-config")["data"]["envoy.yaml"])
-    found = _envoy_route(config, "stt_grpc")
+    found = _envoy_route(config, listener)
     manager, route = found["manager"], found["route"]
     assert manager["codec_type"] == "HTTP2"
     # Only the gateway's grpc-timeout bounds a call: no route timeout, and no idle timeout
@@ -667,7 +775,7 @@ def test_image_installs_whisper_base_where_stt_reads_it() -> None:
     assert extras == runtime_extras, "both stages default to the same extras"
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     known = set(pyproject["project"]["optional-dependencies"])
-    assert set(extras.split(",")) == {"tts", "stt", "gateway"} <= known
+    assert set(extras.split(",")) == {"tts", "stt", "audio", "gateway"} <= known
     container = _main(_named(render(K8S / "base"), "Deployment", "stt"))
     models_dir = _env(container)["SPEECHMESH_STT_MODELS_DIR"]
     assert f"python -m services.stt.weights --models-dir {models_dir}" in dockerfile

@@ -42,7 +42,7 @@ class Stack:
     """supervisord with the repo's config, and its XML-RPC interface for pids."""
 
     def __init__(self, run_dir: Path) -> None:
-        tts, stt, http = free_port(), free_port(), free_port()
+        tts, stt, audio, http = free_port(), free_port(), free_port(), free_port()
         self.database = run_dir / "speechmesh.db"
         self.base_url = f"http://127.0.0.1:{http}"
         env = os.environ | {
@@ -50,12 +50,16 @@ class Stack:
             "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
             "SPEECHMESH_TTS_PORT": str(tts),
             "SPEECHMESH_STT_PORT": str(stt),
+            "SPEECHMESH_AUDIO_PORT": str(audio),
             "SPEECHMESH_TTS_METRICS_PORT": "0",
+            "SPEECHMESH_AUDIO_METRICS_PORT": "0",
             "SPEECHMESH_STT_METRICS_PORT": "0",
             "SPEECHMESH_GATEWAY_WORKER_METRICS_PORT": "0",
             "SPEECHMESH_GATEWAY_PORT": str(http),
             "SPEECHMESH_GATEWAY_TTS_ADDRESS": f"127.0.0.1:{tts}",
             "SPEECHMESH_GATEWAY_STT_ADDRESS": f"127.0.0.1:{stt}",
+            "SPEECHMESH_GATEWAY_AUDIO_ADDRESS": f"127.0.0.1:{audio}",
+            "SPEECHMESH_AUDIO_TTS_ADDRESS": f"127.0.0.1:{tts}",
             "SPEECHMESH_GATEWAY_DATABASE_PATH": str(self.database),
             "SPEECHMESH_GATEWAY_UPSTREAM_RESTART_SECONDS": str(RESTART_SECONDS),
             # Small engine sets, so each start takes a second or two.
@@ -65,6 +69,8 @@ class Stack:
             "SPEECHMESH_STT_ENGINES": '["faster-whisper"]',
             "SPEECHMESH_STT_DEFAULT_MODEL": "faster-whisper",
             "SPEECHMESH_STT_WORKERS": "2",
+            "SPEECHMESH_AUDIO_ENGINES": '["wpe"]',
+            "SPEECHMESH_AUDIO_WORKERS": "1",
         }
         self.log = run_dir / "supervisord.log"
         with self.log.open("wb") as log:

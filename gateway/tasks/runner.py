@@ -1,8 +1,9 @@
 """Running one task in the worker: claim it, do its work through the service clients, store
 the result, settle its credits, record how it ended and hand its webhook to delivery.
 
-Kinds: `tts_batch` (POST /v1/tts/batch/: every text spoken, the files in one ZIP) and `stt`
-(POST /v1/stt/ with a webhook_url: the transcript JSON, from the stored upload). A task that
+Kinds: `tts_batch` (POST /v1/tts/batch/: every text spoken, the files in one ZIP), `stt`
+(POST /v1/stt/ with a webhook_url: the transcript JSON, from the stored upload) and
+`separate` (POST /v1/audio/separate/ with a webhook_url: the ZIP of stems). A task that
 succeeded is charged for what it used, as a request is; a failed one costs nothing. A service
 that is down makes the run wait and try again (`queue.RUN_RETRIES`); any other failure ends
 the task `failed` with the error the API would have answered.
@@ -25,6 +26,7 @@ from prometheus_client import Counter
 
 from gateway.errors import ApiError, rpc_failure
 from gateway.pricing import PRICES
+from gateway.routers.audio_tools import separate_within
 from gateway.routers.stt import recognition_config, stt_response
 from gateway.routers.tts import synthesize_request
 from gateway.schemas import TtsBatchRequest, TtsRequest
@@ -48,6 +50,7 @@ class Output:
     filename: str
     amount: float  # what the task used, in its price's unit
     model: str
+    grade: str | None = None  # where the price has grades (stem separation's stem count)
 
 
 class Retry(Exception):
@@ -100,7 +103,7 @@ class Runner:
             with contextlib.suppress(asyncio.CancelledError):
                 await renewing
         price = PRICES[task.route]
-        credits = price.of(output.amount, await self._tiers.of(output.model) if price.by_tier else None)
+        credits = price.of(output.amount, await self._tiers.of(output.model) if price.by_tier else output.grade)
         await self._end(task, run, SUCCESS, credits, None)
 
     async def _end(self, task: Task, run: int, status: str, charge: int, error: dict[str, Any] | None) -> None:
@@ -133,6 +136,8 @@ class Runner:
             return await self._tts_batch(task, progress)
         if task.kind == "stt":
             return await self._stt(task)
+        if task.kind == "separate":
+            return await self._separate(task)
         raise ValueError(f"unknown task kind {task.kind!r}")
 
     async def _tts_batch(self, task: Task, progress: Progress) -> Output:
@@ -152,14 +157,32 @@ class Runner:
         characters = sum(len(text) for text in batch.texts)
         return Output(file, "application/zip", f"{task.id}.zip", characters, model)
 
-    async def _stt(self, task: Task) -> Output:
-        params = task.params
+    async def _upload(self, task: Task) -> Any:
+        """The chunks of the task's stored upload."""
         assert task.input_id is not None
         stored = await self._stores.results.find(task.input_id, task.key_id)
         if stored is None:
             raise ValueError("the task's upload is gone")
+        return self._stores.results.read(stored)
+
+    async def _separate(self, task: Task) -> Output:
+        if self._mesh.audio is None:
+            raise ApiError(503, "model_loading", "The audio service is not deployed on this server.")
+        received = await separate_within(self._mesh.audio, task.params, await self._upload(task))
+        seconds = received.report.input_duration_ms / 1000
+        return Output(
+            received.file,
+            "application/zip",
+            f"{task.id}.zip",
+            seconds,
+            received.report.model,
+            str(task.params["stems"]),
+        )
+
+    async def _stt(self, task: Task) -> Output:
+        params = task.params
         assert self._mesh.stt is not None  # the gateway always has an STT target
-        audio = self._stores.results.read(stored)
+        audio = await self._upload(task)
         budget = AudioBudget(**params["budget"])
         reply = await recognize_within(self._mesh.stt, recognition_config(params), audio, budget)
         body = stt_response(reply, params["timestamps"], params["diarize"])

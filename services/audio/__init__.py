@@ -1,4 +1,6 @@
-"""Audio service: enhance, dereverb, separate, analyze, convert, voice conversion (not built yet).
+"""Audio service: enhance, dereverb, separate, analyze, convert, voice conversion and
+speech-to-speech over gRPC (`protos/speechmesh/v1/audio.proto`).
 
-The contract is in protos/speechmesh/v1/audio.proto; see docs/architecture.md for the plan.
+Engines sit behind one Protocol per kind (`processors.py`); `pipeline.py` takes an upload
+to encoded results; `servicer.py` maps the RPCs onto it.
 """

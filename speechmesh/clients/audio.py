@@ -7,7 +7,7 @@ from typing import Any
 
 from speechmesh.clients.endpoint import Endpoint, EndpointClient
 from speechmesh.clients.uploads import AudioSource, config_then_audio
-from speechmesh.v1 import audio_pb2, audio_pb2_grpc, common_pb2
+from speechmesh.v1 import audio_pb2, audio_pb2_grpc
 
 SERVICE = audio_pb2.DESCRIPTOR.services_by_name["Audio"].full_name
 # Every method transforms or measures its input and keeps nothing.
@@ -32,12 +32,12 @@ class AudioClient(EndpointClient):
 
     def enhance(
         self, config: audio_pb2.EnhanceConfig, audio: AudioSource, timeout: float | None = None
-    ) -> AsyncIterator[common_pb2.AudioResponse]:
+    ) -> AsyncIterator[audio_pb2.ProcessedAudio]:
         return self._stream(self._stub.Enhance, audio_pb2.EnhanceRequest, config, audio, timeout)
 
     def dereverb(
         self, config: audio_pb2.DereverbConfig, audio: AudioSource, timeout: float | None = None
-    ) -> AsyncIterator[common_pb2.AudioResponse]:
+    ) -> AsyncIterator[audio_pb2.ProcessedAudio]:
         return self._stream(self._stub.Dereverb, audio_pb2.DereverbRequest, config, audio, timeout)
 
     def separate(
@@ -54,15 +54,15 @@ class AudioClient(EndpointClient):
 
     def convert(
         self, config: audio_pb2.ConvertConfig, audio: AudioSource, timeout: float | None = None
-    ) -> AsyncIterator[common_pb2.AudioResponse]:
+    ) -> AsyncIterator[audio_pb2.ProcessedAudio]:
         return self._stream(self._stub.Convert, audio_pb2.ConvertRequest, config, audio, timeout)
 
     def voice_convert(
         self, config: audio_pb2.VoiceConvertConfig, audio: AudioSource, timeout: float | None = None
-    ) -> AsyncIterator[common_pb2.AudioResponse]:
+    ) -> AsyncIterator[audio_pb2.ProcessedAudio]:
         return self._stream(self._stub.VoiceConvert, audio_pb2.VoiceConvertRequest, config, audio, timeout)
 
     def speech_to_speech(
         self, config: audio_pb2.SpeechToSpeechConfig, audio: AudioSource, timeout: float | None = None
-    ) -> AsyncIterator[common_pb2.AudioResponse]:
+    ) -> AsyncIterator[audio_pb2.ProcessedAudio]:
         return self._stream(self._stub.SpeechToSpeech, audio_pb2.SpeechToSpeechRequest, config, audio, timeout)

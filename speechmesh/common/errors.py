@@ -57,6 +57,12 @@ class ModelLoading(SpeechmeshError):
     reason = "MODEL_LOADING"
 
 
+class UpstreamUnavailable(SpeechmeshError):
+    """A service this one calls cannot answer now; retrying later may work."""
+
+    reason = "UPSTREAM_UNAVAILABLE"
+
+
 class PayloadTooLarge(SpeechmeshError):
     """Input exceeds the method's size limit."""
 

@@ -20,6 +20,11 @@ SAMPLE_RATE_MAX_HERTZ = 48_000
 
 # Largest audio file a transcription accepts (the page's "max. 100MB", read as MiB).
 STT_UPLOAD_MAX_BYTES = 100 * 1024 * 1024
+# Largest file the audio tools (enhance, dereverb, separate, analyze, convert) accept: the
+# page states none for them; its other audio uploads go up to 100 MB.
+AUDIO_UPLOAD_MAX_BYTES = 100 * 1024 * 1024
+# Largest speech file voice conversion and speech-to-speech accept (the page's "Max 50MB").
+SPEECH_UPLOAD_MAX_BYTES = 50 * 1024 * 1024
 # Largest reference recording a clone accepts (the page's "max 20MB", read as MiB).
 CLONE_REFERENCE_MAX_BYTES = 20 * 1024 * 1024
 # Largest conditioning prompt a transcription accepts.

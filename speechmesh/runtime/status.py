@@ -22,6 +22,7 @@ STATUS_BY_ERROR: dict[type[errors.SpeechmeshError], grpc.StatusCode] = {
     errors.NotFound: grpc.StatusCode.NOT_FOUND,
     errors.ModelUnavailable: grpc.StatusCode.FAILED_PRECONDITION,
     errors.ModelLoading: grpc.StatusCode.UNAVAILABLE,
+    errors.UpstreamUnavailable: grpc.StatusCode.UNAVAILABLE,
     errors.PayloadTooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.Cancelled: grpc.StatusCode.CANCELLED,
 }

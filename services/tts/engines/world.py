@@ -1,7 +1,7 @@
 """`world-adapt`: "cloning" with the nearest built-in voice adapted by WORLD, named for what it is.
 
 No zero-shot cloning weights can be had offline. This cloner measures the reference
-speaker (d-vector, F0, spectral envelope; `services/tts/cloning.py`), picks the built-in
+speaker (d-vector, F0, spectral envelope; `speechmesh/speakers/world.py`), picks the built-in
 voice of the base models whose d-vector lies closest, synthesizes the text with it, and
 adapts the result toward the reference with WORLD. It reports the similarity of the
 output and of the untouched base voice to the reference, so nobody mistakes it for more.
@@ -17,7 +17,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from services.tts import cloning
 from services.tts.cloner import CloneResult
 from services.tts.language import detect_language
 from services.tts.sentences import split_sentences
@@ -28,6 +27,7 @@ from speechmesh.common.audio.resample import resample
 from speechmesh.common.audio.stretch import time_stretch
 from speechmesh.common.errors import InvalidArgument, InvalidAudio, ModelUnavailable
 from speechmesh.common.registry import EngineRegistry
+from speechmesh.speakers import world as cloning
 from speechmesh.speakers.dvector import SAMPLE_RATE as EMBEDDER_RATE
 from speechmesh.speakers.dvector import DVectorEmbedder
 

@@ -12,6 +12,7 @@ InvalidAudio, and checks between frames whether its caller has gone.
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from typing import IO
 
 import av
@@ -54,39 +55,75 @@ def decode_audio(
     decode to that length. Transcribing half a file as if it were whole would lose
     data silently.
     """
+    blocks = list(
+        decode_blocks(
+            source,
+            sample_rate=sample_rate,
+            channels=1 if mono else 2,
+            max_seconds=max_seconds,
+            keep_first=keep_first,
+            block_frames=None,
+        )
+    )
+    return blocks[0]
+
+
+def decode_blocks(
+    source: bytes | IO[bytes],
+    *,
+    sample_rate: int = 0,
+    channels: int = 1,
+    max_seconds: float | None = None,
+    keep_first: bool = False,
+    block_frames: int | None,
+) -> Iterator[Pcm]:
+    """`decode_audio`, handed over in blocks of `block_frames` frames (the last one
+    shorter; None: one block) as decoding goes, so memory holds one block whatever the
+    file's length. `channels` 1 or 2, or 0 for the stream's own count up to 2.
+
+    The checks that need the whole file (nothing decoded, cut short) raise after the
+    last block: a caller that acts on blocks must not publish its output before the
+    generator is exhausted.
+    """
     file = io.BytesIO(source) if isinstance(source, bytes) else source
     file.seek(0)
     head = file.read(_HEAD_BYTES)
     file.seek(0)
     if not head:
         raise InvalidAudio("The audio file is empty.")
-    output = _Output(sample_rate, 1 if mono else 2, max_seconds, keep_first)
     try:
         container = av.open(file, mode="r")
     except BAD_DATA as error:
         raise InvalidAudio(f"The file is not audio that can be decoded ({_why(error)}).") from None
+    output: _Output | None = None
     with container:
         try:
             stream = _audio_stream(container)
+            layout_channels = channels or min(stream.codec_context.layout.nb_channels, 2)
+            output = _Output(sample_rate, layout_channels, max_seconds, keep_first)
             declared = _declared_seconds(container, stream, head)
             if declared is not None and max_seconds is not None and not keep_first and declared > max_seconds:
                 raise AudioTooLong(max_seconds)  # cheap, before decoding; decoding still counts
             for frame in container.decode(stream):
                 checkpoint()
-                if not output.add(frame):
+                going = output.add(frame)
+                if block_frames is not None:
+                    yield from output.blocks(block_frames)
+                if not going:
                     break
             output.flush()
         except BAD_DATA as error:
-            if not output.seconds:
+            if output is None or not output.seconds:
                 raise InvalidAudio(f"The file is not audio that can be decoded ({_why(error)}).") from None
             raise InvalidAudio(f"The audio data is corrupt or cut short after {output.seconds:.1f} s.") from None
-    pcm = output.pcm()
-    if not output.cut and declared is not None and pcm.duration_seconds < declared * _COMPLETE - _SLACK_SECONDS:
+    yield from output.blocks(block_frames, last=True)
+    if not output.frames_out:
+        raise InvalidAudio("The file contains no audio samples.")
+    seconds = output.frames_out / output.rate
+    if not output.cut and declared is not None and seconds < declared * _COMPLETE - _SLACK_SECONDS:
         raise InvalidAudio(
-            f"The audio file is truncated: its header says {declared:.1f} s but only "
-            f"{pcm.duration_seconds:.1f} s are there."
+            f"The audio file is truncated: its header says {declared:.1f} s but only {seconds:.1f} s are there."
         )
-    return pcm
 
 
 class _Output:
@@ -102,6 +139,12 @@ class _Output:
         self._blocks: list[np.ndarray] = []
         self._kept: int | None = None  # frames kept once cut at max_seconds
         self.seconds = 0.0  # of input decoded so far
+        self.frames_out = 0  # handed over in blocks
+        self._pending = 0  # samples in _blocks
+
+    @property
+    def rate(self) -> int:
+        return self._rate
 
     @property
     def cut(self) -> bool:
@@ -138,12 +181,27 @@ class _Output:
             self._take(self._resampler.resample(None))
             self._resampler = None
 
-    def pcm(self) -> Pcm:
-        if not self._blocks:
-            raise InvalidAudio("The file contains no audio samples.")
-        samples = np.concatenate(self._blocks).reshape(-1, self._channels)[: self._kept]
+    def blocks(self, size: int | None, last: bool = False) -> Iterator[Pcm]:
+        """What was decoded, in blocks of `size` frames (None: all of it in one block);
+        the rest that does not fill a block stays for later unless `last`."""
+        pending = self._pending // self._channels
+        if not pending or (size and not last and pending < size):
+            return
+        samples = np.concatenate(self._blocks).reshape(-1, self._channels)
         self._blocks.clear()
-        return Pcm(samples[:, 0] if self._channels == 1 else samples, self._rate)
+        self._pending = 0
+        if self._kept is not None:
+            samples = samples[: max(self._kept - self.frames_out, 0)]
+        step = size or len(samples)
+        start = 0
+        while step and len(samples) - start >= (1 if last else step):
+            block = samples[start : start + step]
+            start += len(block)
+            self.frames_out += len(block)
+            yield Pcm(block[:, 0] if self._channels == 1 else block, self._rate)
+        if start < len(samples):
+            self._blocks.append(samples[start:].reshape(-1))
+            self._pending = self._blocks[0].size
 
     def _take(self, frames: list[av.AudioFrame]) -> None:
         for frame in frames:
@@ -152,6 +210,7 @@ class _Output:
             if not np.isfinite(block).all():
                 raise InvalidAudio("The audio holds samples that are not numbers (NaN or infinite).")
             self._blocks.append(block)
+            self._pending += block.size
 
 
 def _audio_stream(container: InputContainer) -> AudioStream:

@@ -10,7 +10,8 @@ header fields (WAV sizes, FLAC total samples) when the file is finished.
 from __future__ import annotations
 
 import io
-from typing import Any
+from collections.abc import Mapping
+from typing import IO, Any
 
 import av
 import numpy as np
@@ -57,17 +58,24 @@ class StreamEncoder:
         channels: int = 1,
         bitrate_kbps: int = 0,
         streaming: bool = True,
+        file: IO[bytes] | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> None:
+        """`file`: a seekable file to write into instead of handing bytes back (exact
+        headers, memory bounded for long audio; `finish` then returns b""). `tags`:
+        container metadata (title, artist, ...), written where the container holds it."""
         self.format = fmt
         self.input_rate = input_rate
         self.sample_rate = fmt.fixed_rate or sample_rate or input_rate
         self.channels = fmt.fixed_channels or channels or 1
         self.frames_in = 0
-        self._buffer: _Sink | io.BytesIO = _Sink() if streaming else io.BytesIO()
-        options = {"flush_packets": "1"} if streaming else {}
+        self._buffer: _Sink | IO[bytes] = file if file is not None else _Sink() if streaming else io.BytesIO()
+        options = {"flush_packets": "1"} if streaming and file is None else {}
         if fmt.container == "ogg":
             options["page_duration"] = _OGG_PAGE_MICROSECONDS
         self._container: Any = av.open(self._buffer, mode="w", format=fmt.container, options=options)
+        if tags:
+            self._container.metadata.update(tags)
         layout = "stereo" if self.channels == 2 else "mono"
         self._stream: Any = self._container.add_stream(fmt.codec, rate=self.sample_rate, layout=layout)
         if fmt.lossy:
@@ -88,7 +96,9 @@ class StreamEncoder:
             return b""
         samples = pcm.to_int16()
         if samples.shape[1] != self.channels:
-            samples = np.repeat(samples[:, :1], self.channels, axis=1)
+            # Stereo to mono is the channels' average; mono to stereo the one channel twice.
+            source = samples.mean(axis=1, keepdims=True).astype(np.int16) if samples.shape[1] > 1 else samples
+            samples = np.repeat(source, self.channels, axis=1)
         frame = av.AudioFrame.from_ndarray(
             np.ascontiguousarray(samples.reshape(1, -1)), format="s16", layout=self._layout
         )
@@ -105,7 +115,9 @@ class StreamEncoder:
         self._container.close()
         if isinstance(self._buffer, io.BytesIO):
             return self._buffer.getvalue()
-        return self._buffer.take()
+        if isinstance(self._buffer, _Sink):
+            return self._buffer.take()
+        return b""
 
     def _take(self) -> bytes:
         return self._buffer.take() if isinstance(self._buffer, _Sink) else b""

@@ -34,4 +34,6 @@ class Pcm:
     def to_int16(self) -> np.ndarray:
         """Interleaved-ready int16 array shaped (frames, channels)."""
         samples = self.samples if self.samples.ndim == 2 else self.samples[:, None]
-        return (samples.clip(-1.0, 1.0) * 32767.0).astype(np.int16)
+        # FFmpeg decodes s16 as x / 32768: scaled back the same way, 16-bit audio survives
+        # a decode and an encode bit for bit.
+        return np.clip(np.rint(samples * 32768.0), -32768, 32767).astype(np.int16)

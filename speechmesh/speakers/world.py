@@ -18,7 +18,9 @@ had here, so a "clone" is made in two measured steps:
 The result keeps the built-in voice's articulation and rhythm and takes on the reference's
 pitch, formant scale and broad spectral colour: it sounds like a relative of the reference,
 not like the reference. `VoiceProfile` is what is measured from a speaker once, so a
-service profiles its built-in voices at start and each reference once.
+service profiles its built-in voices at start and each reference once. The audio service's
+voice conversion runs the same `adapt` on recorded speech; `analyse` and `resynthesize`
+are the plain WORLD steps, for its other prosody transforms.
 
 Blocking and transport-free: the functions take and return `Pcm` and numpy arrays, and
 stop between their stages (each a second or more of CPU on a long recording) once the
@@ -61,6 +63,22 @@ _PEAK = 0.98
 
 
 @dataclass(frozen=True, eq=False)
+class WorldParameters:
+    """One recording's WORLD decomposition on FRAME_PERIOD_MS frames."""
+
+    # Hz per frame, 0 where unvoiced.
+    f0: np.ndarray
+    # CheapTrick power envelope and D4C aperiodicity, each (frames, fft_size // 2 + 1).
+    spectrum: np.ndarray
+    aperiodicity: np.ndarray
+    sample_rate: int
+
+    @property
+    def fft_size(self) -> int:
+        return 2 * (int(self.spectrum.shape[1]) - 1)
+
+
+@dataclass(frozen=True, eq=False)
 class VoiceProfile:
     """What `nearest_voice` and `adapt` need to know of one speaker, measured once."""
 
@@ -97,7 +115,11 @@ def profile(pcm: Pcm, embedder: SpeakerEmbedder) -> VoiceProfile:
     checkpoint()
     voiced = f0 > 0
     voiced_seconds = float(voiced.sum()) * FRAME_PERIOD_MS / 1000
-    share = voiced.sum() / max(_sounding_frames(x, len(f0)), 1)
+    # Voiced frames are counted among the sounding ones: Harvest also voices stretches too
+    # quiet to count as sound (a soft vowel, a hum under the noise), and counted apart from
+    # them the share read over 100 %.
+    sounding = _sounding(x, len(f0))
+    share = np.sum(voiced & sounding) / max(int(sounding.sum()), 1)
     if voiced_seconds < MIN_VOICED_SECONDS or share < _MIN_VOICED_SHARE:
         raise InvalidAudio(
             f"the reference holds {voiced_seconds:.1f} s of voiced speech ({share:.0%} of its sound); a voice is "
@@ -139,32 +161,31 @@ def warp_factor(source: VoiceProfile, target: VoiceProfile) -> float:
     return float(np.clip(target.formants_hz[2] / source.formants_hz[2], *_WARP_RANGE))
 
 
-def adapt(pcm: Pcm, source: VoiceProfile, target: VoiceProfile, strength: float = 1.0) -> Pcm:
+def adapt(
+    pcm: Pcm, source: VoiceProfile, target: VoiceProfile, strength: float = 1.0, *, pitch_from_source: bool = False
+) -> Pcm:
     """`pcm`, speech by the voice `source` was measured from, moved toward `target`; mono
     out at the same rate and length. `strength` 0 is plain WORLD resynthesis, 1 the full
-    measured change (pitch, formant warp and filter are interpolated in between)."""
-    import pyworld
+    measured change (pitch, formant warp and filter are interpolated in between).
 
+    Pitch is mapped from this speech's own log-F0 mean and spread, which suits a sentence
+    synthesized apart from the speech its voice was profiled on. `pitch_from_source` maps
+    it from `source`'s instead: every segment of one recording then gets the same mapping,
+    and a segment spoken higher than the rest stays higher."""
     if not 0.0 <= strength <= 1.0:
         raise InvalidArgument(f"strength must be within [0, 1], not {strength}", param="strength")
     rate = pcm.sample_rate
     x = pcm.mono().astype(np.float64)
-    if x.size < rate * FRAME_PERIOD_MS / 1000 * 4:  # nothing WORLD can analyse
+    if not analysable(x.size, rate):
         return Pcm(x.astype(np.float32), rate)
-    checkpoint()
-    f0, times = _f0(x, rate)
-    checkpoint()
-    fft_size = pyworld.get_cheaptrick_fft_size(rate, F0_FLOOR_HZ)
-    spectrum = pyworld.cheaptrick(x, f0, times, rate, f0_floor=F0_FLOOR_HZ, fft_size=fft_size)
-    checkpoint()
-    aperiodicity = pyworld.d4c(x, f0, times, rate, fft_size=fft_size)
-    checkpoint()
+    parameters = analyse(x, rate)
+    f0 = parameters.f0.copy()
 
-    # Pitch: log F0 standardised by this speech's own statistics (the source voice's when it
-    # has too little voicing to measure), rescaled to the target's.
+    # Pitch: log F0 standardised by this speech's own statistics (the source voice's when
+    # asked to, or when it has too little voicing to measure), rescaled to the target's.
     voiced = f0 > 0
     log_f0 = np.log(f0[voiced])
-    if log_f0.size * FRAME_PERIOD_MS / 1000 >= _OWN_STATS_SECONDS:
+    if not pitch_from_source and log_f0.size * FRAME_PERIOD_MS / 1000 >= _OWN_STATS_SECONDS:
         own_mean, own_std = float(log_f0.mean()), max(float(log_f0.std()), 1e-3)
     else:
         own_mean, own_std = source.log_f0_mean, max(source.log_f0_std, 1e-3)
@@ -174,19 +195,53 @@ def adapt(pcm: Pcm, source: VoiceProfile, target: VoiceProfile, strength: float 
 
     # Envelope: formants scaled, then the remaining average difference filtered away.
     alpha = warp_factor(source, target) ** strength
-    freqs = np.arange(spectrum.shape[1]) * rate / fft_size
-    log_spectrum = _warp(np.log(spectrum + 1e-16), alpha)
+    freqs = np.arange(parameters.spectrum.shape[1]) * rate / parameters.fft_size
+    log_spectrum = _warp(np.log(parameters.spectrum + 1e-16), alpha)
     log_spectrum += strength * _timbre_filter(source, target, alpha, freqs)
 
-    checkpoint()
-    out = pyworld.synthesize(f0, np.ascontiguousarray(np.exp(log_spectrum)), aperiodicity, rate, FRAME_PERIOD_MS)
-    out = np.pad(out, (0, max(0, x.size - out.size)))[: x.size]
+    out = resynthesize(WorldParameters(f0, np.exp(log_spectrum), parameters.aperiodicity, rate), x.size)
     # The input's loudness, and no sample beyond _PEAK.
     out *= np.sqrt(np.mean(x**2) / (np.mean(out**2) + 1e-20))
     peak = float(np.max(np.abs(out)))
     if peak > _PEAK:
         out *= _PEAK / peak
     return Pcm(out.astype(np.float32), rate)
+
+
+def analysable(samples: int, rate: int) -> bool:
+    """Whether a recording this long holds the few frames WORLD needs to analyse it."""
+    return samples >= rate * FRAME_PERIOD_MS / 1000 * 4
+
+
+def analyse(x: np.ndarray, rate: int) -> WorldParameters:
+    """WORLD's decomposition of float64 mono `x` (at least `analysable`): Harvest F0,
+    CheapTrick envelope, D4C aperiodicity, with a cancellation checkpoint between them."""
+    import pyworld
+
+    checkpoint()
+    f0, times = _f0(x, rate)
+    checkpoint()
+    fft_size = pyworld.get_cheaptrick_fft_size(rate, F0_FLOOR_HZ)
+    spectrum = pyworld.cheaptrick(x, f0, times, rate, f0_floor=F0_FLOOR_HZ, fft_size=fft_size)
+    checkpoint()
+    aperiodicity = pyworld.d4c(x, f0, times, rate, fft_size=fft_size)
+    checkpoint()
+    return WorldParameters(f0, spectrum, aperiodicity, rate)
+
+
+def resynthesize(parameters: WorldParameters, samples: int) -> np.ndarray:
+    """The float64 waveform of `parameters`, cut or padded to `samples` (WORLD's output
+    ends on a frame boundary), at the level WORLD gives it: callers set the loudness."""
+    import pyworld
+
+    out = pyworld.synthesize(
+        np.ascontiguousarray(parameters.f0),
+        np.ascontiguousarray(parameters.spectrum),
+        np.ascontiguousarray(parameters.aperiodicity),
+        parameters.sample_rate,
+        FRAME_PERIOD_MS,
+    )
+    return np.pad(out, (0, max(0, samples - out.size)))[:samples]
 
 
 def _f0(x: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray]:
@@ -199,12 +254,13 @@ def _f0(x: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray]:
     return pyworld.harvest(x, rate, f0_floor=F0_FLOOR_HZ, f0_ceil=F0_CEIL_HZ, frame_period=FRAME_PERIOD_MS)
 
 
-def _sounding_frames(x: np.ndarray, frames: int) -> int:
-    """How many analysis frames are within 40 dB of the loudest one."""
+def _sounding(x: np.ndarray, frames: int) -> np.ndarray:
+    """Per analysis frame of PROFILE_RATE audio: whether its 5 ms, centred where WORLD's
+    frame is, are within 40 dB of the loudest frame's."""
     hop = round(PROFILE_RATE * FRAME_PERIOD_MS / 1000)
-    usable = min(frames, len(x) // hop)
-    power = np.mean(x[: usable * hop].reshape(usable, hop) ** 2, axis=1)
-    return int(np.sum(power > 1e-4 * power.max())) if usable else 0
+    centred = np.pad(x, (hop // 2, frames * hop))[: frames * hop]
+    power = np.mean(centred.reshape(frames, hop) ** 2, axis=1)
+    return np.asarray(power > 1e-4 * power.max())
 
 
 def _formants(samples: np.ndarray, times: np.ndarray) -> np.ndarray:
@@ -228,7 +284,7 @@ def _formants(samples: np.ndarray, times: np.ndarray) -> np.ndarray:
     lowest = lowest[np.all(np.isfinite(lowest), axis=1)]
     if len(lowest) == 0:
         raise InvalidAudio("no formants could be measured in the reference")
-    return np.median(lowest, axis=0)
+    return np.asarray(np.median(lowest, axis=0))
 
 
 def _lpc(frames: np.ndarray, order: int) -> np.ndarray:
@@ -252,7 +308,7 @@ def _warp(log_spectrum: np.ndarray, alpha: float) -> np.ndarray:
     position = np.clip(np.arange(bins) / alpha, 0, bins - 1)
     low = np.minimum(position.astype(np.int64), bins - 2)
     weight = position - low
-    return log_spectrum[:, low] * (1 - weight) + log_spectrum[:, low + 1] * weight
+    return np.asarray(log_spectrum[:, low] * (1 - weight) + log_spectrum[:, low + 1] * weight)
 
 
 def _timbre_filter(source: VoiceProfile, target: VoiceProfile, alpha: float, freqs: np.ndarray) -> np.ndarray:
@@ -268,4 +324,4 @@ def _timbre_filter(source: VoiceProfile, target: VoiceProfile, alpha: float, fre
     limit = _FILTER_LIMIT_DB * np.log(10) / 10
     gain = np.interp(freqs, grid, np.clip(smooth - smooth[band].mean(), -limit, limit))
     top = grid[-1]
-    return gain * np.clip((top - freqs) / (0.1 * top), 0, 1)
+    return np.asarray(gain * np.clip((top - freqs) / (0.1 * top), 0, 1))

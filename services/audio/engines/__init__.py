@@ -1,0 +1,1 @@
+"""Audio engines, one module per model; each implements a Protocol of `services/audio/processors.py`."""
