@@ -8,6 +8,7 @@ instead of a cut response. Stems arrive one after the other and go into one ZIP.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import zipfile
 from collections.abc import AsyncIterator, Iterator
@@ -50,21 +51,28 @@ class Received:
         self.file.close()
 
 
-async def receive(replies: AsyncIterator[audio_pb2.ProcessedAudio], budget: AudioBudget) -> Received:
-    """The file a processing call sends; a refusal past `budget` becomes 402."""
-    received = Received()
+@contextlib.contextmanager
+def _receiving(received: Received, budget: AudioBudget) -> Iterator[None]:
+    """Closes `received` on any failure; a refusal past `budget` becomes 402."""
     try:
-        async for message in replies:
-            if message.HasField("audio_content"):
-                received.file.write(message.audio_content)
-            elif message.HasField("metadata"):
-                received.metadata, received.report = message.metadata, message.report
+        yield
     except grpc.aio.AioRpcError as error:
         received.close()
         raise budget.refusal(error) or error from None
     except BaseException:
         received.close()
         raise
+
+
+async def receive(replies: AsyncIterator[audio_pb2.ProcessedAudio], budget: AudioBudget) -> Received:
+    """The file a processing call sends."""
+    received = Received()
+    with _receiving(received, budget):
+        async for message in replies:
+            if message.HasField("audio_content"):
+                received.file.write(message.audio_content)
+            elif message.HasField("metadata"):
+                received.metadata, received.report = message.metadata, message.report
     return received
 
 
@@ -74,26 +82,19 @@ async def receive_stems(
     """Every stem a separation sends, as `<stem>.<extension>` files of one ZIP."""
     received = Received()
     entry: IO[bytes] | None = None
-    try:
-        # Audio files hardly compress: stored, not deflated, costs no CPU.
-        with zipfile.ZipFile(received.file, "w", zipfile.ZIP_STORED) as archive:
-            async for message in replies:
-                if message.audio.HasField("audio_content"):
-                    if entry is None:
-                        received.stems.append(message.stem)
-                        entry = archive.open(f"{message.stem}.{extension}", "w", force_zip64=True)
-                    entry.write(message.audio.audio_content)
-                elif message.audio.HasField("metadata"):
-                    received.metadata, received.report = message.audio.metadata, message.audio.report
-                    if entry is not None:
-                        entry.close()
-                        entry = None
-    except grpc.aio.AioRpcError as error:
-        received.close()
-        raise budget.refusal(error) or error from None
-    except BaseException:
-        received.close()
-        raise
+    # Audio files hardly compress: stored, not deflated, costs no CPU.
+    with _receiving(received, budget), zipfile.ZipFile(received.file, "w", zipfile.ZIP_STORED) as archive:
+        async for message in replies:
+            if message.audio.HasField("audio_content"):
+                if entry is None:
+                    received.stems.append(message.stem)
+                    entry = archive.open(f"{message.stem}.{extension}", "w", force_zip64=True)
+                entry.write(message.audio.audio_content)
+            elif message.audio.HasField("metadata"):
+                received.metadata, received.report = message.audio.metadata, message.audio.report
+                if entry is not None:
+                    entry.close()
+                    entry = None
     return received
 
 

@@ -171,9 +171,13 @@ async def running_gateway(
 
 
 @pytest_asyncio.fixture(scope="session")
-async def gateway(tts_port: int, stt_port: int, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Gateway]:
+async def gateway(
+    tts_port: int, stt_port: int, audio_port: int, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Gateway]:
     database = tmp_path_factory.mktemp("gateway") / "speechmesh.db"
-    async with running_gateway(f"127.0.0.1:{tts_port}", database, f"127.0.0.1:{stt_port}") as running:
+    async with running_gateway(
+        f"127.0.0.1:{tts_port}", database, f"127.0.0.1:{stt_port}", audio_address=f"127.0.0.1:{audio_port}"
+    ) as running:
         yield running
 
 

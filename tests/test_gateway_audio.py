@@ -16,34 +16,22 @@ import av
 import httpx
 import numpy as np
 import pytest
-import pytest_asyncio
 
 from speechmesh.common.audio.encode import StreamEncoder, encode_audio
 from speechmesh.common.audio.formats import FORMATS
 from speechmesh.common.audio.pcm import Pcm
 from speechmesh.common.audio.resample import resample
-from tests.conftest import Gateway, decode, running_gateway, transcribe, word_error_rate
+from tests.conftest import Gateway, decode, transcribe, word_error_rate
 
 pytestmark = pytest.mark.slow
 
 SENTENCE = "Please call Stella and ask her to bring these things with her from the store."
 
 
-@pytest_asyncio.fixture(scope="module")
-async def audio_gateway(
-    tts_port: int, stt_port: int, audio_port: int, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Gateway]:
-    database = tmp_path_factory.mktemp("audio-gateway") / "speechmesh.db"
-    async with running_gateway(
-        f"127.0.0.1:{tts_port}", database, f"127.0.0.1:{stt_port}", audio_address=f"127.0.0.1:{audio_port}"
-    ) as running:
-        yield running
-
-
-@pytest_asyncio.fixture(scope="module")
-async def http(audio_gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
-    async with audio_gateway.client(await audio_gateway.key("internal")) as client:
-        yield client
+@pytest.fixture
+def http(client: httpx.AsyncClient) -> httpx.AsyncClient:
+    """The session's client: its gateway calls the session's audio service."""
+    return client
 
 
 @pytest.fixture(scope="module")
@@ -412,10 +400,10 @@ def _pitch(samples: np.ndarray, rate: int) -> float:
 # ------------------------------------------------------------------------------------ credits
 
 
-async def test_billed_by_decoded_minutes_and_separation_by_stem_count(audio_gateway: Gateway, speech) -> None:
-    key = await audio_gateway.key("pro", credits=100)
+async def test_billed_by_decoded_minutes_and_separation_by_stem_count(gateway: Gateway, speech) -> None:
+    key = await gateway.key("pro", credits=100)
     data = _file(speech, "wav")
-    async with audio_gateway.client(key) as client:
+    async with gateway.client(key) as client:
         enhanced = await _post(client, "/v1/audio/enhance/", data)
         assert enhanced.headers["x-credits-used"] == "2"
         two = await _post(client, "/v1/audio/separate/", data)
@@ -424,3 +412,12 @@ async def test_billed_by_decoded_minutes_and_separation_by_stem_count(audio_gate
         assert four.headers["x-credits-used"] == "4"
         converted = await _post(client, "/v1/audio/convert/", data, format="mp3")
         assert converted.status_code == 200 and "x-credits-used" not in converted.headers
+
+
+async def test_the_catalog_lists_the_audio_models_with_their_state(http) -> None:
+    models = {model["id"]: model for model in (await http.get("/v1/models/")).json()["models"]}
+    assert models["deepfilternet3"]["type"] == "audio" and models["deepfilternet3"]["status"] == "ready"
+    assert models["repet-hpss"]["status"] == "ready"
+    assert models["world-convert"]["type"] == "voice_conversion"
+    for missing in ("spleeter", "openvoice", "knn-vc", "chatterbox"):
+        assert models[missing]["status"] == "unavailable" and models[missing]["unavailable_reason"], missing

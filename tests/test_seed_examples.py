@@ -4,9 +4,9 @@ base URL and the key (docs/reference/seed-api-reference.txt is the page as it wa
 Every cURL, Python (requests) and JavaScript (fetch) example is cut from the page's text,
 run with curl, python and node against the real gateway, and what comes back is checked:
 real audio (decoded and transcribed back) or the documented JSON. The page's voice
-`af_bella` is an alias here (services/tts/aliases.py). Endpoints that do not exist yet
-(voice-convert, audio enhance) must answer the documented 404 JSON; the clone examples
-name `chatterbox`, whose weights cannot be had: its documented 404 says so.
+`af_bella` is an alias here (services/tts/aliases.py). The clone examples name
+`chatterbox` and the voice-convert example `openvoice`, whose weights cannot be had: their
+documented 404 says so. The enhance example's output is speech, heard back.
 """
 
 from __future__ import annotations
@@ -177,9 +177,9 @@ async def test_curl_examples(gateway, workdir: Path, whisper) -> None:
         elif example.name == "curl:/v1/tts/clone/":
             assert_json_error((workdir / "cloned.mp3").read_bytes(), "not_found", "chatterbox")
         elif example.name == "curl:/v1/voice-convert/":
-            assert_json_error((workdir / "converted.wav").read_bytes(), "not_found", "/v1/voice-convert/")
+            assert_json_error((workdir / "converted.wav").read_bytes(), "not_found", "openvoice")
         else:
-            assert_json_error((workdir / "enhanced.mp3").read_bytes(), "not_found", "/v1/audio/enhance/")
+            assert_speech((workdir / "enhanced.mp3").read_bytes(), whisper, RECORDING)
 
 
 async def test_python_examples(gateway, workdir: Path, whisper) -> None:

@@ -10,7 +10,7 @@ with a webhook_url becomes a task whose result is that ZIP.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -33,7 +33,7 @@ from gateway.schemas import (
 )
 from gateway.tasks.submit import checked_webhook_url, submit
 from gateway.tasks.webhooks import URL_MAX_CHARS
-from gateway.uploads import AudioBudget, MultipartForm, meter_audio, read_multipart
+from gateway.uploads import AudioBudget, MultipartForm, UploadedFile, meter_audio, read_multipart
 from speechmesh.clients.audio import AudioClient
 from speechmesh.common import limits
 from speechmesh.convert import ENCODING_BY_FORMAT
@@ -72,6 +72,14 @@ def output(fmt: str | None, **spec: int) -> common_pb2.AudioOutputSpec:
     return common_pb2.AudioOutputSpec(encoding=encoding, **spec)
 
 
+async def processed(ticket: Ticket, upload: UploadedFile, config: Any, call: Callable[..., Any]) -> Received:
+    """`call(config, chunks)`'s result, the credits held on the upload's length and the
+    service bounded to what they pay for (`config.max_seconds`)."""
+    budget = await meter_audio(ticket, upload)
+    config.max_seconds = budget.seconds
+    return await receive(call(config, upload.chunks()), budget)
+
+
 async def answered(ticket: Ticket, received: Received, filename: str, headers: dict[str, str] | None = None) -> Any:
     """The processed file as the response, the request charged for the decoded input."""
     model = {"X-Model": received.report.model} if received.report.model else {}
@@ -104,9 +112,7 @@ async def enhance(request: Request, ticket: Ticket = Depends(admit), audio: Audi
             model=form.string("model"),
             output=output(choice(form, "format", TOOL_FORMATS)),
         )
-        budget = await meter_audio(ticket, upload)
-        config.max_seconds = budget.seconds
-        received = await receive(audio.enhance(config, upload.chunks()), budget)
+        received = await processed(ticket, upload, config, audio.enhance)
     return await answered(ticket, received, "enhanced")
 
 
@@ -130,9 +136,7 @@ async def dereverb(
             intensity=form.integer("intensity", 3, 1, 5),
             output=output(choice(form, "format", TOOL_FORMATS)),
         )
-        budget = await meter_audio(ticket, upload)
-        config.max_seconds = budget.seconds
-        received = await receive(audio.dereverb(config, upload.chunks()), budget)
+        received = await processed(ticket, upload, config, audio.dereverb)
     return await answered(ticket, received, "dereverbed")
 
 

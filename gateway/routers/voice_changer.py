@@ -19,11 +19,10 @@ from gateway.admission import Ticket, admit
 from gateway.clients import audio_client
 from gateway.errors import ApiError
 from gateway.openapi import AUTHENTICATED, BODY_ERRORS, binary, errors, request_body
-from gateway.processed import receive
 from gateway.routers import both
-from gateway.routers.audio_tools import STEM_FORMATS, TOOL_FORMATS, answered, choice, output
+from gateway.routers.audio_tools import STEM_FORMATS, TOOL_FORMATS, answered, choice, output, processed
 from gateway.schemas import SpeechToSpeechForm, VoiceConvertForm
-from gateway.uploads import meter_audio, read_multipart
+from gateway.uploads import read_multipart
 from speechmesh.clients.audio import AudioClient
 from speechmesh.common import limits
 from speechmesh.v1 import audio_pb2
@@ -67,9 +66,7 @@ async def voice_convert(
             model=form.string("model"),
             output=output(choice(form, "format", STEM_FORMATS, "wav")),
         )
-        budget = await meter_audio(ticket, upload)
-        config.max_seconds = budget.seconds
-        received = await receive(audio.voice_convert(config, upload.chunks()), budget)
+        received = await processed(ticket, upload, config, audio.voice_convert)
     report = received.report
     similarity = {
         "X-Speaker-Similarity": f"{report.similarity_after:.3f}",
@@ -104,9 +101,7 @@ async def speech_to_speech(
             speed=form.number("speed", limits.SPEED_DEFAULT, limits.SPEED_MIN, limits.SPEED_MAX),
             output=output(choice(form, "format", TOOL_FORMATS)),
         )
-        budget = await meter_audio(ticket, upload)
-        config.max_seconds = budget.seconds
-        received = await receive(audio.speech_to_speech(config, upload.chunks()), budget)
+        received = await processed(ticket, upload, config, audio.speech_to_speech)
     report = received.report
     similarity = {}
     if config.voice:

@@ -38,7 +38,6 @@ SPEECH_RATE = 24_000
 PROFILE_SECONDS = 30.0
 # Key and tempo are measured on the first 10 minutes: a song's key and tempo are there.
 ANALYSIS_SECONDS = 600.0
-ANALYSIS_RATE = 22_050
 
 
 @dataclass(frozen=True)
@@ -132,7 +131,7 @@ def convert(upload: IO[bytes], delivery: Delivery, bounds: Bounds) -> Result:
 
 def analyze(upload: IO[bytes], analyzer: Analyzer) -> tuple[Analysis, float]:
     """The analysis of the first ANALYSIS_SECONDS, and the input's analysed length."""
-    pcm = decode_audio(upload, sample_rate=ANALYSIS_RATE, max_seconds=ANALYSIS_SECONDS, keep_first=True)
+    pcm = decode_audio(upload, sample_rate=analyzer.sample_rate, max_seconds=ANALYSIS_SECONDS, keep_first=True)
     return analyzer.analyze(pcm.samples, pcm.sample_rate), pcm.duration_seconds
 
 

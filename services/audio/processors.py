@@ -71,6 +71,9 @@ class Analysis:
 
 
 class Analyzer(Protocol):
+    # The rate the pipeline decodes to for it.
+    sample_rate: int
+
     def load(self) -> None: ...
 
     def warm_up(self) -> None: ...

@@ -83,6 +83,17 @@ class AudioServicer(audio_pb2_grpc.AudioServicer):
         with await read_audio(messages, limit, "file") as upload:
             return await self._blocking.run(work, upload, *args)
 
+    async def _answer(
+        self, messages: AsyncIterator[Any], limit: int, model: str, work: Callable[..., Result], *args: object
+    ) -> AsyncIterator[audio_pb2.ProcessedAudio]:
+        """The upload through `work(upload, *args)`, its one result sent in chunks."""
+        result = await self._process(messages, limit, work, *args)
+        try:
+            for message in _messages(result.outputs[0], _report(result, model)):
+                yield message
+        finally:
+            result.close()
+
     async def Enhance(
         self, request_iterator: AsyncIterator[audio_pb2.EnhanceRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[audio_pb2.ProcessedAudio]:
@@ -103,10 +114,8 @@ class AudioServicer(audio_pb2_grpc.AudioServicer):
         model, denoiser = self._engines.denoisers.get(config.model) if options.denoise else ("", None)
         delivery = _delivery(config.output, "input")
         bounds = self._bounds(config.max_seconds, self._settings.max_audio_seconds)
-        result = await self._process(
-            messages, limits.AUDIO_UPLOAD_MAX_BYTES, pipeline.enhance, denoiser, options, delivery, bounds
-        )
-        async for message in _sent(result, model or "clarity"):
+        work = (pipeline.enhance, denoiser, options, delivery, bounds)
+        async for message in self._answer(messages, limits.AUDIO_UPLOAD_MAX_BYTES, model or "clarity", *work):
             yield message
 
     async def Dereverb(
@@ -120,17 +129,8 @@ class AudioServicer(audio_pb2_grpc.AudioServicer):
         model, engine = self._engines.dereverberators.get("")
         delivery = _delivery(config.output, "input")
         bounds = self._bounds(config.max_seconds, self._settings.max_audio_seconds)
-        result = await self._process(
-            messages,
-            limits.AUDIO_UPLOAD_MAX_BYTES,
-            pipeline.dereverb,
-            engine,
-            _KINDS[config.type],
-            intensity,
-            delivery,
-            bounds,
-        )
-        async for message in _sent(result, model):
+        work = (pipeline.dereverb, engine, _KINDS[config.type], intensity, delivery, bounds)
+        async for message in self._answer(messages, limits.AUDIO_UPLOAD_MAX_BYTES, model, *work):
             yield message
 
     async def Separate(
@@ -188,8 +188,9 @@ class AudioServicer(audio_pb2_grpc.AudioServicer):
                 param="channels",
             )
         bounds = self._bounds(0, self._settings.max_audio_seconds)
-        result = await self._process(messages, limits.AUDIO_UPLOAD_MAX_BYTES, pipeline.convert, delivery, bounds)
-        async for message in _sent(result, ""):
+        async for message in self._answer(
+            messages, limits.AUDIO_UPLOAD_MAX_BYTES, "", pipeline.convert, delivery, bounds
+        ):
             yield message
 
     async def VoiceConvert(
@@ -203,10 +204,8 @@ class AudioServicer(audio_pb2_grpc.AudioServicer):
         target = await self._voices.profile(config.target_voice, model, converter)
         delivery = _delivery(config.output, "wav")
         bounds = self._bounds(config.max_seconds, self._settings.max_speech_seconds)
-        result = await self._process(
-            messages, limits.SPEECH_UPLOAD_MAX_BYTES, pipeline.voice_convert, Voice(converter, target), delivery, bounds
-        )
-        async for message in _sent(result, model):
+        work = (pipeline.voice_convert, Voice(converter, target), delivery, bounds)
+        async for message in self._answer(messages, limits.SPEECH_UPLOAD_MAX_BYTES, model, *work):
             yield message
 
     async def SpeechToSpeech(
@@ -230,18 +229,8 @@ class AudioServicer(audio_pb2_grpc.AudioServicer):
             voice = Voice(converter, await self._voices.profile(config.voice, converter_model, converter))
         delivery = _delivery(config.output, "input")
         bounds = self._bounds(config.max_seconds, self._settings.max_speech_seconds)
-        result = await self._process(
-            messages,
-            limits.SPEECH_UPLOAD_MAX_BYTES,
-            pipeline.restyle,
-            restyler,
-            EMOTIONS[config.emotion],
-            speed,
-            voice,
-            delivery,
-            bounds,
-        )
-        async for message in _sent(result, model):
+        work = (pipeline.restyle, restyler, EMOTIONS[config.emotion], speed, voice, delivery, bounds)
+        async for message in self._answer(messages, limits.SPEECH_UPLOAD_MAX_BYTES, model, *work):
             yield message
 
 
@@ -259,11 +248,3 @@ def _messages(produced: Produced, report: audio_pb2.ProcessingReport) -> Any:
         yield audio_pb2.ProcessedAudio(audio_content=chunk)
     metadata = audio_metadata(produced.format, produced.sample_rate, produced.channels, produced.duration_seconds)
     yield audio_pb2.ProcessedAudio(metadata=metadata, report=report)
-
-
-async def _sent(result: Result, model: str) -> AsyncIterator[audio_pb2.ProcessedAudio]:
-    try:
-        for message in _messages(result.outputs[0], _report(result, model)):
-            yield message
-    finally:
-        result.close()

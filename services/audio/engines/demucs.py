@@ -137,7 +137,7 @@ def _read(folder: Path, name: str) -> Any:
 
     bag = folder / f"{name}.yaml"
     if bag.is_file():
-        import yaml  # type: ignore[import-untyped]  # no types-PyYAML in the dev tools
+        import yaml
 
         spec = yaml.safe_load(bag.read_text())
         if all((folder / f"{signature}.safetensors").is_file() for signature in spec["models"]):

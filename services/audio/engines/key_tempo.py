@@ -7,16 +7,18 @@ of harmonic tones (whose 5th partial is a major third) Krumhansl-Schmuckler pick
 parallel major for 4 of the 6 minor keys tried, and F major for Festival's Daisy Bell (in
 B-flat); Temperley's got all of them.
 
-Tempo: two onset envelopes (spectral flux of the log-mel spectrogram, hop 11.6 ms): the
-whole band, and the bands under `LOW_BAND_HZ` (kick, bass, chord roots), whose
-autocorrelations over the excerpt are averaged. The full band alone is ruled by hi-hats,
-and pulses at twice the beat when they play eighths. The dominant periodicity is the tempo
-(50-220 BPM) whose first 4 multiples correlate best, times a prior: log-normal, one octave
-wide, centred on 115 BPM. Then the octave correction a plain tracker lacks (its
-autocorrelation is as high at every other beat as at every beat, so it reports half or
-double tempo): of T/2, T and 2T, the one that repeats most more than at half and at twice
-its period (2 A(P) - A(P/2) - A(2P), A the autocorrelation's peak within 2 %), times the
-prior: a beat repeats more than its subdivisions and no less than every other beat. The
+Tempo: the onset envelope is the spectral flux of the log-mel spectrogram (hop 11.6 ms),
+the bands over `HIGH_BAND_HZ` weighed `HIGH_BAND_WEIGHT` (after the log a hi-hat, noise
+filling a third of the bands, weighs like a kick, and hats on eighths made the envelope
+pulse at twice the beat). Its autocorrelation over the excerpt gives the dominant
+periodicity: the tempo (50-220 BPM) whose first 4 multiples correlate best, times a prior,
+log-normal, one octave wide, centred on `PRIOR_BPM`. Then the metrical-level correction a
+plain tracker lacks (its autocorrelation is as high at every other beat as at every beat,
+so it reports half or double tempo): of T/3, T/2, T, 2T and 3T, the one that repeats most
+more than its subdivisions and than twice its period, 2 A(P) - max(A(P/2), A(P/3)) - A(2P)
+(A: the autocorrelation's peak within 2 %), times the prior. A beat repeats more than
+what divides it (off-beats are weaker or absent) and no less than every other beat. The
+prior's centre was measured: 115 read rock beats at 170 as 85, 125-140 all the same. The
 period is then refined on its first 8 multiples (to ~0.1 %), and librosa's
 dynamic-programming beat tracker, run at that tempo, places the beats.
 
@@ -25,23 +27,28 @@ phase, the accent contrast is the mean accent on the would-be downbeats minus th
 other beats, over the accents' spread; 3/4 when its best contrast beats 4/4's, otherwise
 4/4 (also with fewer than `MIN_BARS` bars of beats to tell).
 
+Measured on 144 synthetic songs (every key in both modes, 70-180 BPM, three drum patterns,
+3/4 and 4/4, 12 and 16 s): key right 142 times (twice the subdominant, from a rock beat),
+tempo within 2 % and meter right 142 times (twice a 3/4 over 150 BPM with eighths, read
+one-in-a-bar at a third of the tempo).
+
 Refused (InvalidAudio), never a made-up answer: audio under `MIN_SECONDS`; silence (RMS
-under `SILENCE_DBFS`); no tonal content: key-profile correlation under
-`MIN_KEY_CORRELATION` or a flat chroma (its coefficient of variation under
-`MIN_CHROMA_CONTRAST`); no steady beat: onsets weaker than `MIN_ONSET_DB` or pulse evidence
-(mean autocorrelation on the first 4 beats minus half-way between them) under
-`MIN_PULSE_EVIDENCE`. Measured (correlation, contrast, evidence, onsets): the tests'
-synthetic songs 0.73-0.86, 0.47-0.62, 0.39-0.82, 6.3-8.2 dB; Festival singing Daisy Bell
-(a voice alone) 0.86, 0.25, 0.10, 8.9 dB; white noise 0.30, 0.01, 0.04, 1.7 dB; Piper speech
-0.31, 0.08, 0.05, 11 dB; a click track 0.34, 0.12, 0.84, 57 dB; a held chord 0.83, 1.53,
-0.36, 1.3 dB. A voice alone passes with little to spare on evidence: rubato singing or
-free speech-song is refused, not guessed.
+under `SILENCE_DBFS`); no tonal content: a flat chroma (coefficient of variation under
+`MIN_CHROMA_CONTRAST`) or one that fits no key (correlation under `MIN_KEY_CORRELATION`); no
+steady beat: onsets weaker than `MIN_ONSET_DB` (the envelope's 99th percentile) or pulse
+evidence (mean autocorrelation on the first 4 beats minus half-way between them) under
+`MIN_PULSE_EVIDENCE`. Measured (contrast, correlation, onsets, evidence): the tests'
+synthetic songs 0.47-0.62, 0.73-0.86, 3.0-5.3 dB, 0.24-0.70; one with white noise 10 dB
+under it 0.35, 0.73, 1.2 dB, 0.37; Festival singing Daisy Bell (a voice alone) 0.25, 0.86,
+5.5 dB, 0.12; white noise 0.01, 0.30, 0.7 dB, 0.02; Piper speech 0.08, 0.31, 7.0 dB, 0.08; a
+click track 0.12, 0.34, 45 dB, 0.84; a held chord 1.53, 0.83, 0.3 dB, 0.17. A voice alone
+passes with little to spare: rubato singing is refused, not guessed.
 
 Only the middle `MAX_SECONDS` of longer audio is analysed (a song's key and tempo hold
 through it; intros and outros are where they often do not): 10 minutes take 1.3-2.7 s and
-230 MB at the peak. Does not follow tempo or key changes (one answer for the excerpt),
-tells only 3/4 from 4/4 (6/8 reads as either, at its dotted-quarter pulse), and knows
-major and minor only (a Dorian or Mixolydian tune reads as its nearest major or minor key).
+230 MB at the peak, a 16 s song 0.1-0.2 s. Does not follow tempo or key changes (one
+answer for the excerpt), tells only 3/4 from 4/4 (6/8 reads as either), and knows major
+and minor only (a Dorian or Mixolydian tune reads as its nearest major or minor key).
 `warm_up` takes 3 s when numba's on-disk cache of librosa's code is warm, 25 s when cold
 (a fresh image: warm it once at build time, or keep NUMBA_CACHE_DIR on a volume).
 """
@@ -63,9 +70,9 @@ SILENCE_DBFS = -60.0
 MIN_KEY_CORRELATION = 0.6
 MIN_CHROMA_CONTRAST = 0.2
 MIN_PULSE_EVIDENCE = 0.08
-# The onset envelope's 99th percentile (mean rise of the log-mel bands in a frame): a held
-# chord's partials beat against each other, a steady pulse with no onsets in it.
-MIN_ONSET_DB = 3.0
+# The onset envelope's 99th percentile (the weighted mean rise of the log-mel bands in a
+# frame, dB): a held chord's partials beat against each other, a steady pulse with no onsets.
+MIN_ONSET_DB = 0.8
 MIN_BARS = 2
 ONSET_HOP = 256
 N_MELS = 128
@@ -76,7 +83,7 @@ METRICAL_LEVELS = np.array([1 / 3, 1 / 2, 1, 2, 3])
 CHROMA_HOP = 2048
 TEMPO_RANGE = (50.0, 220.0)
 TEMPO_STEP = 0.25  # BPM; the refinement takes it further
-PRIOR_BPM = 115.0
+PRIOR_BPM = 125.0
 PRIOR_OCTAVES = 1.0
 EVIDENCE_BEATS = 4
 REFINE_MULTIPLES = 8
@@ -89,6 +96,7 @@ MINOR_PROFILE = np.array([0.712, 0.084, 0.474, 0.618, 0.049, 0.460, 0.105, 0.747
 
 class KeyTempoAnalyzer:
     def __init__(self) -> None:
+        self.sample_rate = SAMPLE_RATE
         self._librosa: Any = None
 
     def load(self) -> None:
@@ -133,17 +141,20 @@ class KeyTempoAnalyzer:
     def _key(self, samples: np.ndarray) -> tuple[int, str]:
         chroma = self._librosa.feature.chroma_cqt(y=samples, sr=SAMPLE_RATE, hop_length=CHROMA_HOP).mean(axis=1)
         contrast = float(chroma.std() / max(float(chroma.mean()), 1e-12))
-        scores = [
+        if contrast < MIN_CHROMA_CONTRAST:
+            raise InvalidAudio(
+                "No key could be measured: all pitch classes sound about as loud, as in noise, speech or drums "
+                f"(chroma contrast {contrast:.2f}; music has at least {MIN_CHROMA_CONTRAST:g})."
+            )
+        correlation, tonic, scale = max(
             (float(np.corrcoef(chroma, np.roll(profile, tonic))[0, 1]), tonic, scale)
             for scale, profile in (("Major", MAJOR_PROFILE), ("Minor", MINOR_PROFILE))
             for tonic in range(12)
-        ]
-        correlation, tonic, scale = max(scores)
-        if contrast < MIN_CHROMA_CONTRAST or correlation < MIN_KEY_CORRELATION:
+        )
+        if correlation < MIN_KEY_CORRELATION:
             raise InvalidAudio(
-                "No key could be measured: the audio has no stable pitch content (key-profile correlation "
-                f"{correlation:.2f}, chroma contrast {contrast:.2f}; music has at least {MIN_KEY_CORRELATION:g} "
-                f"and {MIN_CHROMA_CONTRAST:g})."
+                "No key could be measured: the pitches fit no major or minor key "
+                f"(key-profile correlation {correlation:.2f}; music has at least {MIN_KEY_CORRELATION:g})."
             )
         return tonic, scale
 
