@@ -89,8 +89,10 @@ run: proto models
 test lint: CI_EXTRAS := all
 test lint: TEST_APT_PACKAGES := postgresql redis-server pocketsphinx-testdata
 
+# Two processes: much of the suite waits (service restarts, reconnect backoff, subprocesses),
+# so on 2 cores two workers finish sooner than one (docs/development.md, Suite time).
 test: proto models
-	$(BIN)/python -m pytest --durations=25
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=25
 
 lint: proto
 	$(BIN)/ruff check .

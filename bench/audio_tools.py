@@ -203,7 +203,9 @@ async def main(runs: int, big_mib: int) -> None:
                     "/v1/voice-convert/",
                     "speech",
                     {"target_voice": TARGET},
-                    lambda f: pipeline.voice_convert(f, Voice(converter, target), Delivery(None, "wav"), bounds),
+                    lambda f: pipeline.voice_convert(
+                        f, Voice(converter, pipeline.speaker(f, converter), target), Delivery(None, "wav"), bounds
+                    ),
                 ),
                 (
                     "speech-to-speech",

@@ -362,7 +362,7 @@ async def test_voice_convert_moves_speech_toward_the_target_voice(http, speech, 
     before, after = float(response.headers["x-source-similarity"]), float(response.headers["x-speaker-similarity"])
     assert after > before + 0.05, (before, after)
     assert word_error_rate(human_speech.text, transcribe(whisper, response.content)) <= 0.25
-    unknown = await _post(http, "/v1/voice-convert/", _file(speech, "wav"), target_voice="no-such-voice")
+    unknown = await _post(http, "/v1/voice-convert/", _file(human_speech.pcm, "wav"), target_voice="no-such-voice")
     assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"
     for model in ("openvoice", "knn-vc"):
         missing = await _post(http, "/v1/voice-convert/", _file(speech, "wav"), target_voice="joe", model=model)

@@ -136,10 +136,29 @@ def analyze(upload: IO[bytes], analyzer: Analyzer) -> tuple[Analysis, float]:
 
 
 @dataclass(frozen=True)
+class Speaker:
+    """The speaker of an upload, measured once from its start."""
+
+    start: Pcm  # the first PROFILE_SECONDS, at SPEECH_RATE
+    profile: VoiceProfile
+
+
+def speaker(upload: IO[bytes], converter: VoiceConverter) -> Speaker:
+    """Measures the upload's speaker: the first check of its bytes, made before a target
+    voice is measured, so a bad upload is refused at once."""
+    start = decode_audio(upload, sample_rate=SPEECH_RATE, max_seconds=PROFILE_SECONDS, keep_first=True)
+    try:
+        return Speaker(start, converter.profile(start))
+    except InvalidAudio as error:
+        raise InvalidAudio(f"The speaker of the upload cannot be measured from its first 30 s: {error}.") from None
+
+
+@dataclass(frozen=True)
 class Voice:
-    """A conversion to do: the converter and the voice to move toward."""
+    """A conversion to do: the converter, the upload's speaker and the voice to move toward."""
 
     converter: VoiceConverter
+    speaker: Speaker
     target: VoiceProfile
 
 
@@ -158,19 +177,12 @@ def restyle(
 ) -> Result:
     """Speech converted toward `voice` (None: kept), delivered with `emotion`, at `speed`
     times its pace; with the similarity to the voice before and after, when converted."""
-    source = start = None
-    if voice is not None:
-        start = decode_audio(upload, sample_rate=SPEECH_RATE, max_seconds=PROFILE_SECONDS, keep_first=True)
-        try:
-            source = voice.converter.profile(start)
-        except InvalidAudio as error:
-            raise InvalidAudio(f"The speaker of the upload cannot be measured from its first 30 s: {error}.") from None
     heard: list[np.ndarray] = []  # the output's start, to measure it against the target
 
     def process(segment: np.ndarray, rate: int) -> dict[str, np.ndarray]:
         pcm = Pcm(segment, rate)
-        if voice is not None and source is not None:
-            pcm = voice.converter.convert(pcm, source, voice.target)
+        if voice is not None:
+            pcm = voice.converter.convert(pcm, voice.speaker.profile, voice.target)
         if restyler is not None and emotion != "neutral":
             pcm = restyler.restyle(pcm, emotion)
         if sum(len(part) for part in heard) < PROFILE_SECONDS * rate:
@@ -179,9 +191,9 @@ def restyle(
 
     tempo = speed * (restyler.tempo(emotion) if restyler is not None else 1.0)
     result = _transform(upload, SPEECH_RATE, 1, process, delivery, bounds, tempo)
-    if voice is not None and start is not None:
+    if voice is not None:
         output = Pcm(np.concatenate(heard)[: round(PROFILE_SECONDS * SPEECH_RATE)], SPEECH_RATE)
-        result.similarity_before = voice.converter.similarity(start, voice.target)
+        result.similarity_before = voice.converter.similarity(voice.speaker.start, voice.target)
         result.similarity_after = voice.converter.similarity(output, voice.target)
     return result
 

@@ -1,8 +1,9 @@
 """Which audio models exist, which engine serves each, and the registries built from config.
 
 Documented models that cannot run here are listed with the reason: spleeter (TensorFlow
-and its weights are on no reachable registry), openvoice and knn-vc (no weights), and
-chatterbox for speech-to-speech (no weights). demucs runs when its weights are put in
+and its weights are on no reachable registry), openvoice and knn-vc (no weights).
+Speech-to-speech's chatterbox is the TTS service's model (one catalog entry per id): the
+servicer answers it as unavailable. demucs runs when its weights are put in
 `<models_dir>/demucs/` (docs/deploy.md); until then it is unavailable and the DSP
 separator (`repet-hpss`) is the default.
 """
@@ -20,7 +21,7 @@ from speechmesh.common.registry import Engine, EngineRegistry, EngineSpec
 
 E = TypeVar("E", bound=Engine)
 
-_NO_WEIGHTS = "Its weights are on no package registry this server can reach, and none were installed."
+NO_WEIGHTS = "Its weights are on no package registry this server can reach, and none were installed."
 _SPLEETER = (
     "Spleeter needs TensorFlow and Deezer's pretrained weights, which no reachable registry ships; "
     "use demucs (with its weights installed) or the DSP separator repet-hpss."
@@ -117,8 +118,8 @@ def build_engines(settings: AudioSettings) -> AudioEngines:
         converters=_registry(
             [
                 _spec("world-convert", "WORLD voice conversion", lambda: _converter(settings), vc),
-                _missing("openvoice", "OpenVoice", _NO_WEIGHTS, vc),
-                _missing("knn-vc", "kNN-VC", _NO_WEIGHTS, vc),
+                _missing("openvoice", "OpenVoice", NO_WEIGHTS, vc),
+                _missing("knn-vc", "kNN-VC", NO_WEIGHTS, vc),
             ],
             settings,
             settings.default_voice_converter,
@@ -126,7 +127,6 @@ def build_engines(settings: AudioSettings) -> AudioEngines:
         restylers=_registry(
             [
                 _spec("world-prosody", "WORLD prosody transforms (speech-to-speech)", _restyler, vc),
-                _missing("chatterbox", "Chatterbox (speech-to-speech)", _NO_WEIGHTS, vc),
             ],
             settings,
             settings.default_restyler,

@@ -4,8 +4,8 @@ the results once they are complete (a file is never half-sent: `output.py`)."""
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Callable
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import IO, Any, TypeVar
 
 import grpc
 
@@ -13,10 +13,11 @@ from services.audio import pipeline
 from services.audio.engine_set import AudioEngines
 from services.audio.output import Produced
 from services.audio.pipeline import Bounds, Delivery, EnhanceOptions, Result, Voice
+from services.audio.registry import NO_WEIGHTS
 from services.audio.settings import AudioSettings
 from services.audio.voices import TargetVoices
 from speechmesh.common import limits
-from speechmesh.common.errors import InvalidArgument
+from speechmesh.common.errors import InvalidArgument, ModelUnavailable
 from speechmesh.convert import audio_metadata, output_spec
 from speechmesh.runtime.blocking import Blocking
 from speechmesh.runtime.uploads import read_audio
@@ -87,12 +88,15 @@ class AudioServicer(audio_pb2_grpc.AudioServicer):
         self, messages: AsyncIterator[Any], limit: int, model: str, work: Callable[..., Result], *args: object
     ) -> AsyncIterator[audio_pb2.ProcessedAudio]:
         """The upload through `work(upload, *args)`, its one result sent in chunks."""
-        result = await self._process(messages, limit, work, *args)
-        try:
-            for message in _messages(result.outputs[0], _report(result, model)):
-                yield message
-        finally:
-            result.close()
+        for message in _sent(await self._process(messages, limit, work, *args), model):
+            yield message
+
+    async def _voice(self, upload: IO[bytes], voice: str, model: str) -> Voice:
+        """The conversion of `upload` toward TTS voice `voice`. Its speaker is measured
+        first, so a bad upload is refused before the target voice is (seconds of TTS)."""
+        model, converter = self._engines.converters.get(model)
+        speaker = await self._blocking.run(pipeline.speaker, upload, converter)
+        return Voice(converter, speaker, await self._voices.profile(voice, model, converter))
 
     async def Enhance(
         self, request_iterator: AsyncIterator[audio_pb2.EnhanceRequest], context: grpc.aio.ServicerContext
@@ -200,12 +204,13 @@ class AudioServicer(audio_pb2_grpc.AudioServicer):
         config = await self._config(messages, "VoiceConvert")
         if not config.target_voice:
             raise InvalidArgument("'target_voice' is required: a voice id from /v1/voices/.", param="target_voice")
-        model, converter = self._engines.converters.get(config.model)
-        target = await self._voices.profile(config.target_voice, model, converter)
+        model, _ = self._engines.converters.get(config.model)
         delivery = _delivery(config.output, "wav")
         bounds = self._bounds(config.max_seconds, self._settings.max_speech_seconds)
-        work = (pipeline.voice_convert, Voice(converter, target), delivery, bounds)
-        async for message in self._answer(messages, limits.SPEECH_UPLOAD_MAX_BYTES, model, *work):
+        with await read_audio(messages, limits.SPEECH_UPLOAD_MAX_BYTES, "file") as upload:
+            voice = await self._voice(upload, config.target_voice, model)
+            result = await self._blocking.run(pipeline.voice_convert, upload, voice, delivery, bounds)
+        for message in _sent(result, model):
             yield message
 
     async def SpeechToSpeech(
@@ -218,19 +223,23 @@ class AudioServicer(audio_pb2_grpc.AudioServicer):
         speed = config.speed or limits.SPEED_DEFAULT
         if not limits.SPEED_MIN <= speed <= limits.SPEED_MAX:
             raise InvalidArgument(f"'speed' must be from {limits.SPEED_MIN} to {limits.SPEED_MAX}.", param="speed")
-        # The page's speech-to-speech models are voice converters; asked for by name here,
-        # they answer as the converters do (unavailable, with the reason).
+        # The page's speech-to-speech models: openvoice is a voice converter and answers as
+        # the converters do; chatterbox is the TTS service's model (its catalog lists it).
         if config.model in ("openvoice", "knn-vc"):
             self._engines.converters.get(config.model)
+        if config.model == "chatterbox":
+            raise ModelUnavailable(
+                f"Model 'chatterbox' is not available on this server. {NO_WEIGHTS}", model="chatterbox"
+            )
         model, restyler = self._engines.restylers.get(config.model)
-        voice = None
-        if config.voice:
-            converter_model, converter = self._engines.converters.get("")
-            voice = Voice(converter, await self._voices.profile(config.voice, converter_model, converter))
         delivery = _delivery(config.output, "input")
         bounds = self._bounds(config.max_seconds, self._settings.max_speech_seconds)
-        work = (pipeline.restyle, restyler, EMOTIONS[config.emotion], speed, voice, delivery, bounds)
-        async for message in self._answer(messages, limits.SPEECH_UPLOAD_MAX_BYTES, model, *work):
+        emotion = EMOTIONS[config.emotion]
+        with await read_audio(messages, limits.SPEECH_UPLOAD_MAX_BYTES, "file") as upload:
+            voice = await self._voice(upload, config.voice, "") if config.voice else None
+            work = (pipeline.restyle, upload, restyler, emotion, speed, voice, delivery, bounds)
+            result = await self._blocking.run(*work)
+        for message in _sent(result, model):
             yield message
 
 
@@ -243,8 +252,16 @@ def _report(result: Result, model: str) -> audio_pb2.ProcessingReport:
     )
 
 
-def _messages(produced: Produced, report: audio_pb2.ProcessingReport) -> Any:
+def _messages(produced: Produced, report: audio_pb2.ProcessingReport) -> Iterator[audio_pb2.ProcessedAudio]:
     for chunk in produced.chunks():
         yield audio_pb2.ProcessedAudio(audio_content=chunk)
     metadata = audio_metadata(produced.format, produced.sample_rate, produced.channels, produced.duration_seconds)
     yield audio_pb2.ProcessedAudio(metadata=metadata, report=report)
+
+
+def _sent(result: Result, model: str) -> Iterator[audio_pb2.ProcessedAudio]:
+    """The messages of a one-file result; its spools are deleted once sent or abandoned."""
+    try:
+        yield from _messages(result.outputs[0], _report(result, model))
+    finally:
+        result.close()
