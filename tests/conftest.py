@@ -3,13 +3,23 @@ API keys, and Whisper tiny.en to listen to what the services say."""
 
 from __future__ import annotations
 
+import os
+import tempfile
+
+# librosa's numba kernels are compiled on first use and cached on disk beside librosa by
+# default. Two test processes (pytest-xdist) compiling into one cache at once corrupted it:
+# every later load of it segfaulted. Each process gets a cache of its own (kept between runs).
+os.environ.setdefault(
+    "NUMBA_CACHE_DIR",
+    os.path.join(tempfile.gettempdir(), f"speechmesh-numba-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"),
+)
+
 import asyncio
 import contextlib
 import functools
 import hashlib
 import io
 import json
-import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from importlib import metadata
