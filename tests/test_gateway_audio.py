@@ -421,3 +421,43 @@ async def test_the_catalog_lists_the_audio_models_with_their_state(http) -> None
     assert models["world-convert"]["type"] == "voice_conversion"
     for missing in ("spleeter", "openvoice", "knn-vc", "chatterbox"):
         assert models[missing]["status"] == "unavailable" and models[missing]["unavailable_reason"], missing
+
+
+async def test_a_separation_with_a_webhook_is_a_task_whose_result_is_the_zip(
+    tts_port: int, stt_port: int, audio_port: int, speech, tmp_path
+) -> None:
+    import asyncio
+    import json
+
+    from tests.conftest import running_gateway
+    from tests.test_platform import Receiver, _worker
+
+    receiver = Receiver()
+    server = await asyncio.start_server(receiver.handle, "127.0.0.1", 0)
+    hook = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/hook"
+    audio = f"127.0.0.1:{audio_port}"
+    async with running_gateway(
+        f"127.0.0.1:{tts_port}",
+        tmp_path / "tasks.db",
+        f"127.0.0.1:{stt_port}",
+        audio_address=audio,
+        webhook_allow_private=True,
+    ) as gateway:
+        worker = await _worker(gateway, tts_port, stt_port, SPEECHMESH_GATEWAY_AUDIO_ADDRESS=audio)
+        try:
+            async with gateway.client(await gateway.key("internal", credits=10)) as http:
+                accepted = await _post(http, "/v1/audio/separate/", _file(speech, "wav"), webhook_url=hook, stems=4)
+                assert accepted.status_code == 202, accepted.text
+                assert accepted.headers["x-credits-used"] == "4"
+                async with asyncio.timeout(60):
+                    _, body = await receiver.received.get()
+                payload = json.loads(body)
+                assert payload["status"] == "success" and payload["credits_used"] == 4, payload
+                result = await http.get(f"/v1/results/{payload['task_id']}")
+                assert result.headers["content-type"] == "application/zip"
+                with zipfile.ZipFile(io.BytesIO(result.content)) as archive:
+                    assert sorted(archive.namelist()) == ["bass.wav", "drums.wav", "other.wav", "vocals.wav"]
+        finally:
+            worker.kill()
+            await worker.wait()
+            server.close()
