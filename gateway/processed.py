@@ -84,17 +84,22 @@ async def receive_stems(
     entry: IO[bytes] | None = None
     # Audio files hardly compress: stored, not deflated, costs no CPU.
     with _receiving(received, budget), zipfile.ZipFile(received.file, "w", zipfile.ZIP_STORED) as archive:
-        async for message in replies:
-            if message.audio.HasField("audio_content"):
-                if entry is None:
-                    received.stems.append(message.stem)
-                    entry = archive.open(f"{message.stem}.{extension}", "w", force_zip64=True)
-                entry.write(message.audio.audio_content)
-            elif message.audio.HasField("metadata"):
-                received.metadata, received.report = message.audio.metadata, message.audio.report
-                if entry is not None:
-                    entry.close()
-                    entry = None
+        try:
+            async for message in replies:
+                if message.audio.HasField("audio_content"):
+                    if entry is None:
+                        received.stems.append(message.stem)
+                        entry = archive.open(f"{message.stem}.{extension}", "w", force_zip64=True)
+                    entry.write(message.audio.audio_content)
+                elif message.audio.HasField("metadata"):
+                    received.metadata, received.report = message.audio.metadata, message.audio.report
+                    if entry is not None:
+                        entry.close()
+                        entry = None
+        finally:
+            # An entry left open would make closing the ZIP raise, hiding the real error.
+            if entry is not None:
+                entry.close()
     return received
 
 

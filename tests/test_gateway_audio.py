@@ -182,6 +182,7 @@ async def test_separate_answers_a_zip_of_stems_that_add_up_to_the_mix(http, spee
     response = await _post(http, "/v1/audio/separate/", data, stems=4, format="flac")
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/zip"
+    assert response.headers["content-disposition"] == 'attachment; filename="stems.zip"'
     with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
         names = archive.namelist()
         assert sorted(names) == ["bass.flac", "drums.flac", "other.flac", "vocals.flac"]
@@ -293,6 +294,15 @@ async def test_convert_keeps_lossless_audio_bit_exact_and_the_tags(http, speech)
     with av.open(io.BytesIO(mp3.content)) as container:
         assert container.metadata.get("title") == "Call"
         assert container.streams.audio[0].codec_context.layout.nb_channels == 1
+
+
+async def test_hi_res_input_comes_back_at_48_khz_in_any_format(http, speech) -> None:
+    hi_res = _file(Pcm(resample(speech, 96_000).samples, 96_000), "flac")
+    for path, fields in (("/v1/audio/convert/", {"format": "mp3"}), ("/v1/audio/dereverb/", {"format": "mp3"})):
+        response = await _post(http, path, hi_res, "hi-res.flac", **fields)
+        assert response.status_code == 200, (path, response.text)
+        _, _, rate, _, seconds, _ = _stream_info(response.content)
+        assert rate == 48_000 and seconds == pytest.approx(speech.duration_seconds, abs=0.06)
 
 
 async def test_convert_refuses_values_the_page_does_not_list(http, speech) -> None:

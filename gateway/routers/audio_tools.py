@@ -81,11 +81,13 @@ async def processed(ticket: Ticket, upload: UploadedFile, config: Any, call: Cal
 
 
 async def answered(ticket: Ticket, received: Received, filename: str, headers: dict[str, str] | None = None) -> Any:
-    """The processed file as the response, the request charged for the decoded input."""
+    """The processed file as the response (`filename` without an extension: the format's),
+    the request charged for the decoded input."""
     model = {"X-Model": received.report.model} if received.report.model else {}
     ticket.describe({**model, **(headers or {})})
     await ticket.served(amount=received.report.input_duration_ms / 1000)
-    return file_response(received, received.media_type, f"{filename}.{received.extension}", {})
+    name = filename if "." in filename else f"{filename}.{received.extension}"
+    return file_response(received, received.media_type, name, {})
 
 
 @both(
@@ -171,7 +173,7 @@ async def separate(
         if webhook_url:
             return await submit(request, ticket, "separate", params, webhook_url, upload)
         received = await separate_within(audio, params, upload.chunks())
-    return await answered(ticket, received, "stems")
+    return await answered(ticket, received, "stems.zip")
 
 
 def separate_config(params: dict[str, Any]) -> audio_pb2.SeparateConfig:

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO
 
+import av
 import numpy as np
 
 from speechmesh.common import limits
@@ -62,6 +63,16 @@ class Produced:
         self.file.close()
 
 
+def encodable_rate(fmt: OutputFormat, rate: int) -> int:
+    """`rate`, or the nearest rate above it (else below) that the format's encoder takes:
+    MP3 and AAC have fixed lists (a 37.8 kHz recording cannot be MP3 at 37.8 kHz)."""
+    rates = av.codec.Codec(fmt.codec, "w").audio_rates
+    if not rates or rate in rates:
+        return rate
+    above = [candidate for candidate in rates if candidate > rate]
+    return min(above) if above else max(rates)
+
+
 class Outputs:
     """One encoder per named output, fed block by block, into spools."""
 
@@ -85,7 +96,7 @@ class Outputs:
                 encoder = StreamEncoder(
                     fmt,
                     input_rate,
-                    sample_rate=sample_rate,
+                    sample_rate=encodable_rate(fmt, sample_rate or input_rate),
                     channels=channels,
                     bitrate_kbps=bitrate_kbps,
                     streaming=False,
@@ -110,5 +121,8 @@ class Outputs:
         return list(self.produced.values())
 
     def close(self) -> None:
+        """Gives up: the encoders' FFmpeg contexts and the spools go."""
+        for encoder in self._encoders.values():
+            encoder.close()
         for produced in self.produced.values():
             produced.close()

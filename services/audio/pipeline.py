@@ -21,6 +21,7 @@ from services.audio.clarity import clarify
 from services.audio.output import Outputs, Produced, chosen_format
 from services.audio.processors import Analysis, Analyzer, Denoiser, Dereverberator, Restyler, Separator, VoiceConverter
 from services.audio.segments import segmented
+from speechmesh.common import limits
 from speechmesh.common.audio.container import ContainerInfo, container_info
 from speechmesh.common.audio.decode import decode_audio, decode_blocks
 from speechmesh.common.audio.formats import OutputSpec
@@ -115,7 +116,10 @@ def separate(upload: IO[bytes], engine: Separator, stems: int, delivery: Deliver
 def convert(upload: IO[bytes], delivery: Delivery, bounds: Bounds) -> Result:
     """The input re-encoded as `delivery` says, its player tags kept."""
     info = container_info(upload)
-    decoded = decode_blocks(upload, channels=0, max_seconds=bounds.max_seconds, block_frames=_BLOCK_FRAMES)
+    rate = limits.SAMPLE_RATE_MAX_HERTZ if info.sample_rate > limits.SAMPLE_RATE_MAX_HERTZ else 0
+    decoded = decode_blocks(
+        upload, sample_rate=rate, channels=0, max_seconds=bounds.max_seconds, block_frames=_BLOCK_FRAMES
+    )
     first = next(decoded)
     outputs = _outputs(("",), info, delivery, first.sample_rate, first.channels)
     try:
@@ -217,6 +221,10 @@ def _transform(
     runs `process` over segments, optionally changes the pace (mono only), and encodes
     every output it names, at the input's rate and channels unless asked otherwise."""
     info = container_info(upload)
+    if not rate and info.sample_rate > limits.SAMPLE_RATE_MAX_HERTZ:
+        # 88.2-192 kHz recordings are processed (and answered) at 48 kHz: engines and clarity
+        # are made for 8-48 kHz, and an hour at 192 kHz would be 2.6 GB of WAV per output.
+        rate = limits.SAMPLE_RATE_MAX_HERTZ
     decoded = decode_blocks(
         upload, sample_rate=rate, channels=channels, max_seconds=bounds.max_seconds, block_frames=_BLOCK_FRAMES
     )
@@ -258,7 +266,7 @@ def _outputs(names: tuple[str, ...], info: ContainerInfo, delivery: Delivery, ra
         names,
         chosen_format(asked, info, delivery.default),
         rate,
-        sample_rate=(asked.sample_rate if asked else 0) or info.sample_rate or rate,
+        sample_rate=(asked.sample_rate if asked else 0) or min(info.sample_rate or rate, rate),
         channels=(asked.channels if asked else 0) or channels,
         bitrate_kbps=asked.bitrate_kbps if asked else 0,
         tags=info.tags,

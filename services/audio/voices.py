@@ -50,14 +50,19 @@ class TargetVoices:
         """The profile of TTS voice `voice` as `converter` (`model`) measures voices."""
         key = (voice, model)
         lock = self._measuring.setdefault(key, asyncio.Lock())
-        async with lock:  # concurrent first requests toward one voice measure it once
-            if key not in self._profiles:
-                speech = await self._speak(voice)
-                self._profiles[key] = await self._blocking.run(converter.profile, speech)
-                while len(self._profiles) > self._keep:
-                    self._profiles.popitem(last=False)
-            self._profiles.move_to_end(key)
-            return self._profiles[key]
+        try:
+            async with lock:  # concurrent first requests toward one voice measure it once
+                if key not in self._profiles:
+                    speech = await self._speak(voice)
+                    self._profiles[key] = await self._blocking.run(converter.profile, speech)
+                    while len(self._profiles) > self._keep:
+                        self._profiles.popitem(last=False)
+                self._profiles.move_to_end(key)
+                return self._profiles[key]
+        finally:
+            # One lock per voice being measured, not per voice id ever asked for.
+            if not lock.locked() and self._measuring.get(key) is lock:
+                del self._measuring[key]
 
     async def _speak(self, voice: str) -> Pcm:
         if self._config is None:

@@ -141,14 +141,17 @@ ECHO = {
 class WpeDereverberator:
     def __init__(self) -> None:
         self._wpe: Any = None
-        self._blas_limits: Any = None
 
     def load(self) -> None:
         from nara_wpe.wpe import wpe_v8
         from threadpoolctl import threadpool_limits
 
         self._wpe = wpe_v8
-        self._blas_limits = threadpool_limits
+        # WPE's products are small (taps x channels rows, one bin at a time): OpenBLAS's
+        # threads cost more than they give (7x slower on 2 busy cores, measured). Set once
+        # for the process: a per-call limit is process-wide too, and two overlapping calls
+        # restoring each other's saved counts left the service on the wrong one.
+        threadpool_limits(1, "blas")
 
     def warm_up(self) -> None:
         noise = np.random.default_rng(0).standard_normal((16000, 2)).astype(np.float32)
@@ -164,10 +167,7 @@ class WpeDereverberator:
         if kind in ("echo", "both"):
             out = _remove_echoes(out, sample_rate, ECHO[intensity])
         if kind in ("reverb", "both"):
-            # WPE's products are small (taps x channels rows, one bin at a time): OpenBLAS's
-            # threads cost more than they give (7x slower on 2 busy cores, measured).
-            with self._blas_limits(1, "blas"):
-                out = self._remove_reverb(out, sample_rate, REVERB[intensity])
+            out = self._remove_reverb(out, sample_rate, REVERB[intensity])
         out = _match_level(planar, out, sample_rate)
         return out.T.reshape(samples.shape).astype(np.float32)
 

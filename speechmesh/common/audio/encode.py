@@ -9,6 +9,7 @@ header fields (WAV sizes, FLAC total samples) when the file is finished.
 
 from __future__ import annotations
 
+import contextlib
 import io
 from collections.abc import Mapping
 from typing import IO, Any
@@ -118,6 +119,11 @@ class StreamEncoder:
         if isinstance(self._buffer, _Sink):
             return self._buffer.take()
         return b""
+
+    def close(self) -> None:
+        """Frees FFmpeg's context without finishing the file (a failed or abandoned encode)."""
+        with contextlib.suppress(av.FFmpegError, ValueError, OSError):
+            self._container.close()
 
     def _take(self) -> bytes:
         return self._buffer.take() if isinstance(self._buffer, _Sink) else b""
