@@ -36,11 +36,11 @@ from services.audio import pipeline
 from services.audio.pipeline import Bounds, Delivery, EnhanceOptions, Voice
 from services.audio.registry import build_engines
 from services.audio.settings import AudioSettings
-from services.audio.voices import PROFILE_TEXT
 from speechmesh.common.audio.decode import decode_audio
 from speechmesh.common.audio.encode import encode_audio
 from speechmesh.common.audio.formats import FORMATS, OutputSpec
 from speechmesh.common.audio.pcm import Pcm
+from speechmesh.speakers.world import PROFILE_TEXT
 
 AUDIO_PORT, TTS_PORT = 50153, 50151
 LIBRIVOX = Path("/usr/share/pocketsphinx/test/data/librivox")

@@ -29,7 +29,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 from harness import gateway_client, memory_mib
 
-from services.tts.engines.world import PROFILE_TEXT
+from speechmesh.speakers.world import PROFILE_TEXT
 
 TEXT = "Per-model pods let each engine scale on its own. This request measures what routing costs."
 REQUESTS = {

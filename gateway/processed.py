@@ -37,7 +37,6 @@ class Received:
     )
     metadata: common_pb2.AudioMetadata = field(default_factory=common_pb2.AudioMetadata)
     report: audio_pb2.ProcessingReport = field(default_factory=audio_pb2.ProcessingReport)
-    stems: list[str] = field(default_factory=list)
 
     @property
     def media_type(self) -> str:
@@ -88,7 +87,6 @@ async def receive_stems(
             async for message in replies:
                 if message.audio.HasField("audio_content"):
                     if entry is None:
-                        received.stems.append(message.stem)
                         entry = archive.open(f"{message.stem}.{extension}", "w", force_zip64=True)
                     entry.write(message.audio.audio_content)
                 elif message.audio.HasField("metadata"):

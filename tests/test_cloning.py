@@ -258,10 +258,10 @@ def test_nearest_voice_finds_the_speaker_of_other_audio(joe, references, embedde
 
 
 def test_world_adapt_without_a_base_voice_says_why(speak: Callable[[str], Pcm]) -> None:
-    from services.tts.engines.world import PROFILE_TEXT
     from services.tts.registry import build_engines
     from services.tts.settings import TtsSettings
     from speechmesh.common.errors import ModelUnavailable
+    from speechmesh.speakers.world import PROFILE_TEXT
 
     engines = build_engines(TtsSettings(engines=["espeak"], clone_base_models=["piper"]))
     engines.load()

@@ -20,16 +20,9 @@ from speechmesh.common.audio.decode import decode_audio
 from speechmesh.common.audio.pcm import Pcm
 from speechmesh.common.errors import ModelUnavailable, NotFound, UpstreamUnavailable
 from speechmesh.runtime.blocking import Blocking
-from speechmesh.speakers.world import VoiceProfile
+from speechmesh.speakers.world import PROFILE_TEXT, VoiceProfile
 from speechmesh.v1 import common_pb2, tts_pb2
 
-# About 13 s of varied English speech: enough voiced frames for a stable profile.
-PROFILE_TEXT = (
-    "The rainbow is a division of white light into many beautiful colors. "
-    "Please call Stella and ask her to bring these things with her. "
-    "The birch canoe slid on the smooth planks, and the boy was there when the sun rose. "
-    "We also need a small plastic snake and a big toy frog for the kids."
-)
 _RATE = 24_000
 
 

@@ -34,14 +34,6 @@ from speechmesh.speakers.dvector import DVectorEmbedder
 log = logging.getLogger(__name__)
 
 MODEL_ID = "world-adapt"
-# About 13 s of varied English speech. Half as much left Piper's Joe 2.4-3.0 s of voiced
-# frames, too close to MIN_VOICED_SECONDS for a stable profile.
-PROFILE_TEXT = (
-    "The rainbow is a division of white light into many beautiful colors. "
-    "Please call Stella and ask her to bring these things with her. "
-    "The birch canoe slid on the smooth planks, and the boy was there when the sun rose. "
-    "We also need a small plastic snake and a big toy frog for the kids."
-)
 
 
 class WorldCloner:
@@ -104,7 +96,7 @@ class WorldCloner:
         for card in engine.voices():
             if not card.speaks("en"):
                 continue
-            speech = _speak(engine, card, PROFILE_TEXT, "en", 1.0)
+            speech = _speak(engine, card, cloning.PROFILE_TEXT, "en", 1.0)
             try:
                 profile = cloning.profile(speech, self._embedder)
             except InvalidAudio as error:
