@@ -91,8 +91,10 @@ test lint: TEST_APT_PACKAGES := postgresql redis-server pocketsphinx-testdata
 
 # Two processes: much of the suite waits (service restarts, reconnect backoff, subprocesses),
 # so on 2 cores two workers finish sooner than one (docs/development.md, Suite time).
+# A crashed worker ends the run at once, naming the test: xdist replacing it under
+# --dist loadfile can hang for ever (pytest-dev/pytest-xdist#784; stop 22's CI did).
 test: proto models
-	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=25
+	$(BIN)/python -m pytest -n 2 --dist loadfile --max-worker-restart 0 --durations=25
 
 lint: proto
 	$(BIN)/ruff check .

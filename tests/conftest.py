@@ -4,15 +4,13 @@ API keys, and Whisper tiny.en to listen to what the services say."""
 from __future__ import annotations
 
 import os
-import tempfile
 
-# librosa's numba kernels are compiled on first use and cached on disk beside librosa by
-# default. Two test processes (pytest-xdist) compiling into one cache at once corrupted it:
-# every later load of it segfaulted. Each process gets a cache of its own (kept between runs).
-os.environ.setdefault(
-    "NUMBA_CACHE_DIR",
-    os.path.join(tempfile.gettempdir(), f"speechmesh-numba-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"),
-)
+from speechmesh.runtime.numba_cache import DEFAULT_ROOT, claim
+
+# Before anything imports numba. Each test process compiles librosa's numba functions
+# into a cache of its own (speechmesh/runtime/numba_cache.py says why): the root is given,
+# since pytest-xdist's workers inherit the NUMBA_CACHE_DIR the controller claimed.
+claim(f"tests-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}", DEFAULT_ROOT)
 
 import asyncio
 import contextlib

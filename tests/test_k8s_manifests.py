@@ -293,6 +293,7 @@ def test_deployments_have_resources_probes_and_a_locked_down_pod(rendered: tuple
             if _own(deployment):
                 assert security["readOnlyRootFilesystem"] is True, where
                 mounts = {m["mountPath"] for m in container.get("volumeMounts", [])}
+                # Spooled uploads and the runtime's numba cache (speechmesh/runtime/numba_cache.py).
                 assert "/tmp" in mounts, f"{where}: read-only root needs a writable /tmp"
 
 
@@ -488,9 +489,6 @@ def test_audio_sizes_its_pod_from_its_measurement(rendered: tuple[str, list[Obj]
     assert env["SPEECHMESH_AUDIO_MODELS_DIR"] == "/opt/models"
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
     assert env["SPEECHMESH_AUDIO_MODELS_DIR"] not in mounts
-    # librosa's numba cache needs a writable folder on the read-only root filesystem.
-    assert container["securityContext"]["readOnlyRootFilesystem"] is True
-    assert any(env["NUMBA_CACHE_DIR"].startswith(f"{path}/") for path in mounts), env["NUMBA_CACHE_DIR"]
     # /tmp holds each request's upload and its encoded results: two hour-long 4-stem
     # separations at once, each with its upload.
     tmp = next(v for v in _pod(deployment)["volumes"] if v["name"] == mounts["/tmp"])

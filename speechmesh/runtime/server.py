@@ -4,8 +4,9 @@
 engines in the background (off the event loop); when they are loaded and warmed up,
 health turns SERVING. A load that stops on an unexpected error is logged and the service
 serves what loaded; the rest is listed unavailable (`catalog.LOAD_STOPPED`). `serve` adds
-logging, the metrics endpoint and SIGTERM handling: health goes NOT_SERVING first (so load
-balancers drain), then in-flight calls get `grace_seconds` to finish.
+logging, a numba cache of the process's own (`numba_cache`), the metrics endpoint and
+SIGTERM handling: health goes NOT_SERVING first (so load balancers drain), then in-flight
+calls get `grace_seconds` to finish.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from speechmesh.common import tracing as common_tracing
 from speechmesh.common.logging import configure_logging
 from speechmesh.common.models import ModelCard
 from speechmesh.common.settings import ServiceSettings
+from speechmesh.runtime import numba_cache
 from speechmesh.runtime.blocking import Blocking
 from speechmesh.runtime.catalog import ModelCatalogServicer
 from speechmesh.runtime.interceptor import ServiceInterceptor
@@ -133,6 +135,8 @@ async def stop_server(server: grpc.aio.Server, grace: float) -> None:
 
 async def serve(spec: ServiceSpec, settings: ServiceSettings, engines: EngineSet) -> None:
     configure_logging(settings.log_level, settings.log_json)
+    cache = numba_cache.claim(spec.name)
+    log.info("numba cache", extra={"service": spec.name, "folder": str(cache)})
     server, port = await create_server(spec, settings, engines)
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr=settings.host)
