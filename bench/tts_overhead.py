@@ -24,12 +24,12 @@ import httpx
 from harness import gateway_client
 
 from services.tts.registry import build_engines
-from services.tts.sentences import split_sentences
 from services.tts.server import create_server
 from services.tts.settings import TtsSettings
 from services.tts.synthesizer import SynthesisOptions
 from speechmesh.common.audio.encode import StreamEncoder
 from speechmesh.common.audio.formats import FORMATS
+from speechmesh.common.sentences import split_sentences
 from speechmesh.runtime.server import stop_server
 
 TEXT = " ".join(

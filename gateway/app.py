@@ -24,10 +24,13 @@ from gateway.routers import (
     health,
     openai_audio,
     openai_speech,
+    speech_translate,
     stt,
     tasks,
     tts,
     voice_changer,
+    voice_chat,
+    voice_chat_live,
 )
 from gateway.settings import GatewaySettings, client_config
 from gateway.signing import UrlSigner
@@ -95,6 +98,9 @@ def create_app(settings: GatewaySettings, tracer_provider: TracerProvider | None
         stt.router,
         audio_tools.router,
         voice_changer.router,
+        voice_chat.router,
+        voice_chat_live.router,
+        speech_translate.router,
         openai_speech.router,
         openai_audio.router,
         catalog.router,

@@ -9,7 +9,7 @@ from fastapi import Request
 
 from gateway.errors import ApiError
 from gateway.plans import PLANS, Plan
-from gateway.store.keys import ApiKey
+from gateway.store.keys import ApiKey, KeyStore
 
 # RFC 9110: a 401 names the scheme the client should use.
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
@@ -28,7 +28,12 @@ async def authenticate(request: Request) -> Caller:
         raise ApiError(
             401, "unauthorized", "Missing API key: send 'Authorization: Bearer sk-tts-...'.", headers=_CHALLENGE
         )
-    key = await request.app.state.stores.keys.lookup(secret.strip())
+    return await caller_of(request.app.state.stores.keys, secret.strip())
+
+
+async def caller_of(keys: KeyStore, secret: str) -> Caller:
+    """The caller an API key stands for; 401 for an unknown or revoked one."""
+    key = await keys.lookup(secret)
     if key is None:
         raise ApiError(401, "unauthorized", "Invalid or revoked API key.", headers=_CHALLENGE)
     return Caller(key, PLANS[key.plan])

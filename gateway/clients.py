@@ -7,6 +7,7 @@ from fastapi import Request
 
 from gateway.errors import ApiError
 from speechmesh.clients.audio import AudioClient
+from speechmesh.clients.chat import ChatClient
 from speechmesh.clients.mesh import Mesh
 from speechmesh.clients.stt import SttClient
 from speechmesh.clients.tts import TtsClient
@@ -39,4 +40,11 @@ async def audio_client(request: Request) -> AudioClient:
     client = (await mesh(request)).audio
     if client is None:
         raise _missing("audio")
+    return client
+
+
+async def chat_client(request: Request) -> ChatClient:
+    client = (await mesh(request)).chat
+    if client is None:
+        raise _missing("chat")
     return client

@@ -327,3 +327,65 @@ class SpeechToSpeechForm(BaseModel):
     emotion: Literal["neutral", "happy", "sad", "angry", "excited"] = "neutral"
     speed: float = Field(limits.SPEED_DEFAULT, ge=limits.SPEED_MIN, le=limits.SPEED_MAX)
     format: ToolFormat | None = Field(None, description="Output format; default: the input's.")
+
+
+ChatFormat = Literal["mp3", "wav", "flac", "ogg", "opus", "aac"]
+ConversationId = Annotated[str, Field(max_length=64)]
+SystemPrompt = Annotated[str, Field(max_length=4000)]
+TurnText = Annotated[str, Field(max_length=4000)]
+
+
+class VoiceChatBody(BaseModel):
+    """The JSON form of a voice-chat turn (text only; speech comes as multipart)."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    text: TurnText = Field(description="The user's turn as text, at most 4,000 characters.")
+    voice: Identifier | None = Field(
+        None,
+        description="Voice of the reply (see /v1/voices/); default: jf_nezumi, or a voice of the reply's language.",
+    )
+    tts_model: Identifier | None = Field(None, description="TTS model of the reply; default: kokoro.")
+    system_prompt: SystemPrompt | None = Field(None, description="Instructions for the assistant (4,000 characters).")
+    conversation_id: ConversationId | None = Field(None, description="Continue this conversation of your key's.")
+    language: Identifier | None = Field(None, description="ISO 639-1 language of the text; default: the last turn's.")
+    format: ChatFormat = Field("mp3", description="Format of the reply's audio.")
+    stream: bool = Field(False, description="Answer server-sent events: transcript, text, audio chunks, done.")
+
+
+class VoiceChatForm(BaseModel):
+    audio: AudioFile | None = Field(None, description="The user's speech (either audio or text); at most 100 MB.")
+    text: TurnText | None = Field(None, description="The user's turn as text (either audio or text).")
+    voice: Identifier | None = Field(None, description="Voice of the reply; default: jf_nezumi.")
+    tts_model: Identifier | None = Field(None, description="TTS model of the reply; default: kokoro.")
+    system_prompt: SystemPrompt | None = None
+    conversation_id: ConversationId | None = None
+    language: Identifier | None = Field(None, description="ISO 639-1 language spoken; default: detected.")
+    format: ChatFormat = "mp3"
+    stream: Flag = False
+
+
+class VoiceChatOut(BaseModel):
+    conversation_id: str
+    user_text: str
+    ai_text: str
+    audio_url: str = Field(description="The reply's audio: readable by this key for 24 hours.")
+    credits_used: int
+
+
+class SpeechTranslateForm(BaseModel):
+    file: AudioFile = Field(description="Speech in the original language; at most 100 MB.")
+    target_language: Identifier = Field("en", description="ISO 639-1 target (en from any language; es, ca, ...).")
+    voice: Identifier | None = Field(None, description="Voice of the translation; default: one of its language.")
+    preserve_voice: Flag = Field(False, description="Move the translation toward the original speaker's voice.")
+    source_language: Identifier | None = Field(None, description="ISO 639-1 language spoken; default: detected.")
+    format: ChatFormat = "mp3"
+
+
+class SpeechTranslateOut(BaseModel):
+    original_text: str
+    translated_text: str
+    source_language: str
+    target_language: str
+    audio_url: str = Field(description="The translated speech: readable by this key for 24 hours.")
+    credits_used: int

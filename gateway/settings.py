@@ -37,6 +37,9 @@ class GatewaySettings(BaseSettings):
         None, description="Endpoint of an S3-compatible store (MinIO, SeaweedFS); unset: AWS. Credentials: boto3's."
     )
     result_seconds: int = Field(86400, gt=0, description="How long results stay downloadable (the page: 24 h).")
+    conversation_seconds: float = Field(
+        30 * 24 * 3600, gt=0, description="How long a voice-chat conversation lives after its last turn."
+    )
     credit_hold_seconds: float = Field(
         7200.0,
         gt=0,

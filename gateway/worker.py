@@ -4,7 +4,7 @@ huey's consumer (its threads) takes tasks off the queue; their work runs as coro
 event loop in a thread of its own, with the gateway's stores and service clients opened once.
 On that loop a sweeper, every half lease: enqueues again what no live worker holds (a task or
 delivery whose worker died, an enqueue lost with its process), and now and then releases the
-credits of requests whose gateway died and purges expired results.
+credits of requests whose gateway died and purges expired results and conversations.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DELIVERIES = Counter("speechmesh_worker_webhook_deliveries", "Webhook delivery attempts, by outcome.", ["outcome"])
-# Results and expired holds are swept this often.
+# Results, conversations and expired holds are swept this often.
 _HOUSEKEEPING_SECONDS = 60.0
 
 
@@ -114,6 +114,7 @@ class Worker:
                     housekept = time.monotonic()
                     await self.stores.credits.release_expired()
                     await self.stores.results.purge()
+                    await self.stores.conversations.purge()
                     # A task is shown as long as its result is kept.
                     await self.stores.tasks.purge(time.time() - self._settings.result_seconds)
             except Exception:

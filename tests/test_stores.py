@@ -147,7 +147,7 @@ async def test_the_migrations_make_exactly_the_tables_the_code_uses(tmp_path: Pa
             head = (await connection.exec_driver_sql("SELECT version_num FROM alembic_version")).scalars().all()
     finally:
         await engine.dispose()
-    assert differences == [] and head == ["0002"]
+    assert differences == [] and head == ["0003"]
 
 
 async def test_credit_holds_never_overspend_and_settle_exactly(tmp_path: Path) -> None:

@@ -42,7 +42,7 @@ class Stack:
     """supervisord with the repo's config, and its XML-RPC interface for pids."""
 
     def __init__(self, run_dir: Path) -> None:
-        tts, stt, audio, http = free_port(), free_port(), free_port(), free_port()
+        tts, stt, audio, chat, http = free_port(), free_port(), free_port(), free_port(), free_port()
         self.database = run_dir / "speechmesh.db"
         self.base_url = f"http://127.0.0.1:{http}"
         env = os.environ | {
@@ -53,6 +53,11 @@ class Stack:
             "SPEECHMESH_AUDIO_PORT": str(audio),
             "SPEECHMESH_TTS_METRICS_PORT": "0",
             "SPEECHMESH_AUDIO_METRICS_PORT": "0",
+            "SPEECHMESH_CHAT_PORT": str(chat),
+            "SPEECHMESH_CHAT_METRICS_PORT": "0",
+            "SPEECHMESH_CHAT_STT_ADDRESS": f"127.0.0.1:{stt}",
+            "SPEECHMESH_CHAT_TTS_ADDRESS": f"127.0.0.1:{tts}",
+            "SPEECHMESH_GATEWAY_CHAT_ADDRESS": f"127.0.0.1:{chat}",
             "SPEECHMESH_STT_METRICS_PORT": "0",
             "SPEECHMESH_GATEWAY_WORKER_METRICS_PORT": "0",
             "SPEECHMESH_GATEWAY_PORT": str(http),
@@ -71,6 +76,8 @@ class Stack:
             "SPEECHMESH_STT_WORKERS": "2",
             "SPEECHMESH_AUDIO_ENGINES": '["wpe"]',
             "SPEECHMESH_AUDIO_WORKERS": "1",
+            "SPEECHMESH_CHAT_ENGINES": '["apertium"]',
+            "SPEECHMESH_CHAT_WORKERS": "1",
         }
         self.log = run_dir / "supervisord.log"
         with self.log.open("wb") as log:

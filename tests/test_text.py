@@ -6,8 +6,8 @@ import pytest
 
 from services.tts.language import detect_language
 from services.tts.registry import build_engines
-from services.tts.sentences import FIRST_PIECE_CHARS, MAX_CHARS, split_sentences
 from services.tts.settings import TtsSettings
+from speechmesh.common.sentences import FIRST_PIECE_CHARS, MAX_CHARS, split_sentences
 
 KOKORO = ("en", "ja", "fr", "it", "es")
 

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gateway.settings import GatewaySettings
 from gateway.store.audit import CloneAudit, SqlCloneAudit
 from gateway.store.blobs import BlobStore, FolderBlobs, S3Blobs
+from gateway.store.conversations import ConversationStore, SqlConversationStore
 from gateway.store.credits import CreditStore, SqlCreditStore
 from gateway.store.database import open_database, reachable, sqlite_url
 from gateway.store.keys import CachedKeyStore, KeyStore, SqlKeyStore
@@ -26,6 +27,7 @@ class Stores:
     results: ResultStore
     tasks: TaskStore
     webhook_secrets: WebhookSecrets
+    conversations: ConversationStore
 
     async def reachable(self) -> bool:
         return await reachable(self.engine)
@@ -52,4 +54,5 @@ async def open_stores(settings: GatewaySettings) -> Stores:
         SqlResultStore(engine, blobs, settings.result_seconds),
         SqlTaskStore(engine),
         SqlWebhookSecrets(engine),
+        SqlConversationStore(engine, settings.conversation_seconds),
     )

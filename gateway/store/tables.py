@@ -125,3 +125,27 @@ results = Table(
     Column("created_at", String, nullable=False),
     Column("expires_at", Float, nullable=False, index=True),
 )
+
+# Voice chat's conversations (gateway/store/conversations.py): each key's, until `expires_at`
+# (epoch seconds, pushed on by every save).
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("key_id", Integer, nullable=False, index=True),
+    Column("created_at", String, nullable=False),
+    Column("expires_at", Float, nullable=False, index=True),
+)
+
+# Their messages, in the order of `id`. No foreign key (no other table has one, and SQLite
+# enforces them only when asked): the store deletes a conversation's messages with it.
+conversation_messages = Table(
+    "conversation_messages",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("conversation_id", String, nullable=False, index=True),
+    Column("role", String, nullable=False),  # user | assistant
+    Column("content", Text, nullable=False),
+    Column("language", String, nullable=False),  # ISO 639-1; "" when unknown
+    Column("created_at", String, nullable=False),
+)

@@ -3,7 +3,6 @@ the results once they are complete (a file is never half-sent: `output.py`)."""
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import IO, Any, TypeVar
@@ -18,9 +17,10 @@ from services.audio.registry import NO_WEIGHTS
 from services.audio.settings import AudioSettings
 from services.audio.voices import TargetVoices
 from speechmesh.common import limits
-from speechmesh.common.errors import InvalidArgument, ModelUnavailable, PayloadTooLarge, SpeechmeshError
+from speechmesh.common.errors import InvalidArgument, ModelUnavailable, SpeechmeshError
 from speechmesh.convert import audio_metadata, output_spec
 from speechmesh.runtime.blocking import Blocking
+from speechmesh.runtime.refusals import drain, refusing
 from speechmesh.runtime.uploads import read_audio
 from speechmesh.v1 import audio_pb2, audio_pb2_grpc, common_pb2
 
@@ -36,37 +36,6 @@ EMOTIONS = {
     audio_pb2.EMOTION_EXCITED: "excited",
 }
 STEM_COUNTS = (2, 4, 5, 6)
-R = TypeVar("R")
-
-
-async def _drain(messages: AsyncIterator[Any]) -> None:
-    """Reads what the caller still sends, up to the largest upload: a caller whose call
-    ends while it is still writing its upload gets gRPC's "Internal error from Core"
-    instead of the error that ended it (seen with the gateway streaming a file)."""
-    left = limits.AUDIO_UPLOAD_MAX_BYTES
-    async for message in messages:
-        left -= message.ByteSize()
-        if left < 0:
-            return
-
-
-def _refusing(
-    method: Callable[[Any, AsyncIterator[Any], Any], AsyncIterator[R]],
-) -> Callable[[Any, AsyncIterator[Any], Any], AsyncIterator[R]]:
-    """A streaming RPC whose refusals (bad config, unknown model) reach the caller intact."""
-
-    @functools.wraps(method)
-    async def refusing(self: Any, request_iterator: AsyncIterator[Any], context: Any) -> AsyncIterator[R]:
-        messages = aiter(request_iterator)
-        try:
-            async for reply in method(self, messages, context):
-                yield reply
-        except SpeechmeshError as error:
-            if not isinstance(error, PayloadTooLarge):  # over the limit: the rest is not read
-                await _drain(messages)
-            raise
-
-    return refusing
 
 
 def _level(value: int, default: int, high: int, param: str) -> int:
@@ -130,7 +99,7 @@ class AudioServicer(audio_pb2_grpc.AudioServicer):
         speaker = await self._blocking.run(pipeline.speaker, upload, converter)
         return Voice(converter, speaker, await self._voices.profile(voice, model, converter))
 
-    @_refusing
+    @refusing
     async def Enhance(
         self, request_iterator: AsyncIterator[audio_pb2.EnhanceRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[audio_pb2.ProcessedAudio]:
@@ -155,7 +124,7 @@ class AudioServicer(audio_pb2_grpc.AudioServicer):
         async for message in self._answer(messages, limits.AUDIO_UPLOAD_MAX_BYTES, model or "clarity", *work):
             yield message
 
-    @_refusing
+    @refusing
     async def Dereverb(
         self, request_iterator: AsyncIterator[audio_pb2.DereverbRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[audio_pb2.ProcessedAudio]:
@@ -171,7 +140,7 @@ class AudioServicer(audio_pb2_grpc.AudioServicer):
         async for message in self._answer(messages, limits.AUDIO_UPLOAD_MAX_BYTES, model, *work):
             yield message
 
-    @_refusing
+    @refusing
     async def Separate(
         self, request_iterator: AsyncIterator[audio_pb2.SeparateRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[audio_pb2.SeparateResponse]:
@@ -204,7 +173,7 @@ class AudioServicer(audio_pb2_grpc.AudioServicer):
         try:
             _, analyzer = self._engines.analyzers.get("")
         except SpeechmeshError:
-            await _drain(messages)
+            await drain(messages)
             raise
         analysis, seconds = await self._process(messages, limits.AUDIO_UPLOAD_MAX_BYTES, pipeline.analyze, analyzer)
         return audio_pb2.AnalyzeResponse(
@@ -217,7 +186,7 @@ class AudioServicer(audio_pb2_grpc.AudioServicer):
             duration_ms=round(seconds * 1000),
         )
 
-    @_refusing
+    @refusing
     async def Convert(
         self, request_iterator: AsyncIterator[audio_pb2.ConvertRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[audio_pb2.ProcessedAudio]:
@@ -237,7 +206,7 @@ class AudioServicer(audio_pb2_grpc.AudioServicer):
         ):
             yield message
 
-    @_refusing
+    @refusing
     async def VoiceConvert(
         self, request_iterator: AsyncIterator[audio_pb2.VoiceConvertRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[audio_pb2.ProcessedAudio]:
@@ -254,7 +223,7 @@ class AudioServicer(audio_pb2_grpc.AudioServicer):
         for message in _sent(result, model):
             yield message
 
-    @_refusing
+    @refusing
     async def SpeechToSpeech(
         self, request_iterator: AsyncIterator[audio_pb2.SpeechToSpeechRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[audio_pb2.ProcessedAudio]:

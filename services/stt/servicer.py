@@ -18,6 +18,7 @@ from speechmesh.common import limits
 from speechmesh.common.audio.resample import PcmStreamResampler
 from speechmesh.common.errors import InvalidArgument
 from speechmesh.runtime.blocking import Blocking
+from speechmesh.runtime.refusals import refusing_unary
 from speechmesh.runtime.uploads import read_audio
 from speechmesh.v1 import common_pb2, stt_pb2, stt_pb2_grpc
 
@@ -102,6 +103,7 @@ class SpeechToTextServicer(stt_pb2_grpc.SpeechToTextServicer):
         self._streaming = settings.streaming
         self._bounds = FileBounds(settings.max_audio_seconds, settings.window_seconds)
 
+    @refusing_unary
     async def Recognize(
         self, request_iterator: AsyncIterator[stt_pb2.RecognizeRequest], context: grpc.aio.ServicerContext
     ) -> stt_pb2.RecognizeResponse:

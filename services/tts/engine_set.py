@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from services.tts.cloner import VoiceCloner
-from services.tts.sentences import FIRST_PIECE_CHARS
 from services.tts.synthesizer import Synthesizer
 from speechmesh.common.errors import InvalidArgument
 from speechmesh.common.models import ModelCard
 from speechmesh.common.registry import EngineRegistry
+from speechmesh.common.sentences import FIRST_PIECE_CHARS
 
 
 class TtsEngines:

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 from services.tts import aliases
 from services.tts.language import detect_language
-from services.tts.sentences import split_sentences
 from services.tts.synthesizer import SynthesisOptions, Synthesizer, VoiceCard
 from speechmesh.common import limits
 from speechmesh.common.audio.encode import StreamEncoder
@@ -24,6 +23,7 @@ from speechmesh.common.cancel import checkpoint
 from speechmesh.common.chunks import chunked
 from speechmesh.common.errors import InvalidArgument, NotFound
 from speechmesh.common.registry import EngineRegistry
+from speechmesh.common.sentences import split_sentences
 from speechmesh.common.text import text_problem
 
 

@@ -17,6 +17,7 @@ from speechmesh.common.chunks import chunked
 from speechmesh.common.errors import InvalidArgument
 from speechmesh.convert import ENUM_BY_GENDER, GENDER_BY_ENUM, audio_metadata, output_spec
 from speechmesh.runtime.blocking import Blocking
+from speechmesh.runtime.refusals import refusing
 from speechmesh.runtime.uploads import read_audio
 from speechmesh.v1 import tts_pb2, tts_pb2_grpc
 
@@ -73,9 +74,12 @@ class TextToSpeechServicer(tts_pb2_grpc.TextToSpeechServicer):
     ) -> AsyncIterator[tts_pb2.SynthesizeResponse]:
         return self._synthesize(request, stream=True)
 
+    @refusing
     async def Clone(
         self, request_iterator: AsyncIterator[tts_pb2.CloneRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[tts_pb2.SynthesizeResponse]:
+        # `refusing`: a refusal (an unknown or unavailable cloner) reads the rest of the
+        # reference first, or the caller may see gRPC's INTERNAL instead (grpc/grpc#36066).
         messages = aiter(request_iterator)
         first = await anext(messages, None)
         if first is None or not first.HasField("config"):

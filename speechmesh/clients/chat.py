@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import grpc
 
 from speechmesh.clients.endpoint import Endpoint, EndpointClient
 from speechmesh.clients.uploads import AudioSource, config_then_audio
@@ -13,6 +16,16 @@ SERVICE = chat_pb2.DESCRIPTOR.services_by_name["Chat"].full_name
 IDEMPOTENT = ((SERVICE, "SpeechTranslate"),)
 
 
+async def _replies(call: grpc.aio.StreamStreamCall[Any, Any]) -> AsyncGenerator[Any, None]:
+    """The call's replies; closing the generator (a caller who left) cancels the call, so
+    the service stops writing and speaking."""
+    try:
+        async for reply in call:
+            yield reply
+    finally:
+        call.cancel()
+
+
 class ChatClient(EndpointClient):
     def __init__(self, endpoint: Endpoint, timeout: float) -> None:
         super().__init__(endpoint, timeout)
@@ -20,13 +33,13 @@ class ChatClient(EndpointClient):
 
     def voice_chat(
         self, config: chat_pb2.VoiceChatConfig, audio: AudioSource = b"", timeout: float | None = None
-    ) -> AsyncIterator[chat_pb2.VoiceChatResponse]:
+    ) -> AsyncGenerator[chat_pb2.VoiceChatResponse, None]:
         """One turn: `config.text`, or the user's speech in `audio`."""
         requests = config_then_audio(chat_pb2.VoiceChatRequest, audio, config=config)
-        return aiter(self._stub.VoiceChat(requests, timeout=self._deadline(timeout)))
+        return _replies(self._stub.VoiceChat(requests, timeout=self._deadline(timeout)))
 
     def speech_translate(
         self, config: chat_pb2.SpeechTranslateConfig, audio: AudioSource, timeout: float | None = None
-    ) -> AsyncIterator[chat_pb2.SpeechTranslateResponse]:
+    ) -> AsyncGenerator[chat_pb2.SpeechTranslateResponse, None]:
         requests = config_then_audio(chat_pb2.SpeechTranslateRequest, audio, config=config)
-        return aiter(self._stub.SpeechTranslate(requests, timeout=self._deadline(timeout)))
+        return _replies(self._stub.SpeechTranslate(requests, timeout=self._deadline(timeout)))

@@ -19,7 +19,6 @@ import numpy as np
 
 from services.tts.cloner import CloneResult
 from services.tts.language import detect_language
-from services.tts.sentences import split_sentences
 from services.tts.synthesizer import SynthesisOptions, Synthesizer, VoiceCard
 from speechmesh.common import limits
 from speechmesh.common.audio.pcm import Pcm
@@ -27,6 +26,7 @@ from speechmesh.common.audio.resample import resample
 from speechmesh.common.audio.stretch import time_stretch
 from speechmesh.common.errors import InvalidArgument, InvalidAudio, ModelUnavailable
 from speechmesh.common.registry import EngineRegistry
+from speechmesh.common.sentences import split_sentences
 from speechmesh.speakers import world as cloning
 from speechmesh.speakers.dvector import SAMPLE_RATE as EMBEDDER_RATE
 from speechmesh.speakers.dvector import DVectorEmbedder

@@ -23,11 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from services.tts.sentences import bounded
 from services.tts.settings import XttsSettings
 from services.tts.synthesizer import SynthesisOptions, VoiceCard
 from speechmesh.common.audio.pcm import Pcm
 from speechmesh.common.errors import InvalidArgument, ModelUnavailable
+from speechmesh.common.sentences import bounded
 
 MODEL_ID = "xtts"
 FOLDER = "xtts-v2"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import re
 import threading
+from typing import Any
 
 MAX_CHARS = 300
 # A stream's first piece: short, so the first audio leaves after a few words instead of
@@ -27,7 +28,7 @@ _lock = threading.Lock()
 
 
 @functools.cache
-def _segmenter(language: str):
+def _segmenter(language: str) -> Any:
     import pysbd
 
     return pysbd.Segmenter(language=language, clean=False)
