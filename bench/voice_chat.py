@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/voice_chat.py [--runs 5] [--voice jf_nezumi] [--voice en_US-joe-medium]
 
-Starts the TTS (Kokoro, Piper), STT (Whisper base) and chat (SmolLM2-135M, Apertium)
+Starts the TTS (Kokoro, Piper), STT (Whisper base, tiny.en) and chat (SmolLM2-135M, Apertium)
 services as their own processes and the gateway in this process, then per voice asks
 `--runs` spoken questions (Piper's joe, 2-3 s each) three ways:
 - whole: POST /v1/voice-chat/ (multipart audio) until the JSON, then GET its audio_url
@@ -10,9 +10,10 @@ services as their own processes and the gateway in this process, then per voice 
 - streaming: the same with `stream`, until the first `audio` event; the events' times say
   where the time went: `transcript` (STT done), first `text` (the model's first sentence),
   first `audio` (its speech);
-- live: the WebSocket, the question sent in real time then silence; from the end of the
-  speech (the last non-silent frame sent) and from the final transcript (end of turn
-  detected) to the first reply frame.
+- streaming again with `language=en`: the chat service then hears with Whisper tiny.en;
+- live: the WebSocket (language en: tiny.en), the question sent in real time then
+  silence; from the end of the speech (the last non-silent frame sent) and from the final
+  transcript (end of turn detected) to the first reply frame.
 Baselines in the same run: the STT service alone on the question (/v1/stt/), the model's
 first token called directly in this process (xllamacpp), the TTS service alone on the first
 reply sentence (/v1/tts/). Prints p50/p95 seconds, and the chat service's resident memory.
@@ -62,7 +63,11 @@ def services() -> list[subprocess.Popen]:
         ),
         subprocess.Popen(
             [sys.executable, "-m", "services.stt"],
-            env={**env, "SPEECHMESH_STT_PORT": str(STT_PORT), "SPEECHMESH_STT_ENGINES": '["whisper"]'},
+            env={
+                **env,
+                "SPEECHMESH_STT_PORT": str(STT_PORT),
+                "SPEECHMESH_STT_ENGINES": '["whisper", "faster-whisper"]',
+            },
         ),
         subprocess.Popen(
             [sys.executable, "-m", "services.chat"],
@@ -97,11 +102,11 @@ async def whole(http: httpx.AsyncClient, question: bytes, voice: str) -> float:
     raise RuntimeError("no audio")
 
 
-async def streamed(http: httpx.AsyncClient, question: bytes, voice: str) -> dict[str, float]:
+async def streamed(http: httpx.AsyncClient, question: bytes, voice: str, language: str = "") -> dict[str, float]:
     """Seconds from the request to each event kind's first arrival."""
     start = time.perf_counter()
     first: dict[str, float] = {}
-    fields = {"voice": voice, "stream": "true"}
+    fields = {"voice": voice, "stream": "true", "language": language}
     async with http.stream("POST", "/v1/voice-chat/", files={"audio": ("q.wav", question)}, data=fields) as answer:
         async for line in answer.aiter_lines():
             if line.startswith("event: "):
@@ -213,6 +218,7 @@ async def main(runs: int, voices: list[str]) -> None:
                     tts.append(time.perf_counter() - start)
                 wholes = [await whole(http, question, voice) for question in questions]
                 events = [await streamed(http, question, voice) for question in questions]
+                english = [await streamed(http, question, voice, "en") for question in questions]
                 lives = [await live(str(http.base_url), key, samples, voice) for samples in pcm]
                 print(f"voice {voice}")
                 print(f"  baseline TTS of a first sentence alone  {percentiles(tts)}")
@@ -220,6 +226,8 @@ async def main(runs: int, voices: list[str]) -> None:
                 print(f"  streaming: -> transcript (STT)          {percentiles([e['transcript'] for e in events])}")
                 print(f"  streaming: -> first text (model)        {percentiles([e['text'] for e in events])}")
                 print(f"  streaming: -> first audio (TTS)         {percentiles([e['audio'] for e in events])}")
+                print(f"  streaming, en (tiny.en): -> transcript  {percentiles([e['transcript'] for e in english])}")
+                print(f"  streaming, en (tiny.en): -> first audio {percentiles([e['audio'] for e in english])}")
                 print(f"  live: end of speech -> first audio      {percentiles([a for a, _ in lives])}")
                 print(f"  live: end of turn -> first audio        {percentiles([b for _, b in lives])}")
             print(f"chat service peak: {memory_mib(running[2].pid)[1]:.0f} MiB resident")

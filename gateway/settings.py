@@ -40,6 +40,11 @@ class GatewaySettings(BaseSettings):
     conversation_seconds: float = Field(
         30 * 24 * 3600, gt=0, description="How long a voice-chat conversation lives after its last turn."
     )
+    english_stt_model: str = Field(
+        "faster-whisper",
+        description="STT model of a live voice chat whose start message says English (Whisper tiny.en: a third of "
+        "base's time); other languages get the STT service's default.",
+    )
     credit_hold_seconds: float = Field(
         7200.0,
         gt=0,

@@ -12,13 +12,16 @@ from speechmesh.runtime.numba_cache import DEFAULT_ROOT, claim
 # since pytest-xdist's workers inherit the NUMBA_CACHE_DIR the controller claimed.
 claim(f"tests-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}", DEFAULT_ROOT)
 
+# The `stub` fixture: an OpenAI-compatible server on loopback (chat service tests).
+pytest_plugins = ["tests.llm_stub"]
+
 import asyncio
 import contextlib
 import functools
 import hashlib
 import io
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -113,12 +116,8 @@ async def stt_port() -> AsyncIterator[int]:
     """The real STT service with Whisper base and tiny.en, diarization and VAD, SERVING."""
     settings = SttSettings(port=0, workers=2, log_json=False)
     install_whisper_base(settings.models_dir)  # what `make models` does; a no-op when done
-    server, port = await create_stt_server(settings, build_stt_engines(settings))
-    try:
-        await wait_serving(port, timeout=180)
+    async with serving(create_stt_server(settings, build_stt_engines(settings))) as port:
         yield port
-    finally:
-        await stop_server(server, grace=0)
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -131,18 +130,25 @@ async def audio_port(tts_port: int) -> AsyncIterator[int]:
 
     settings = AudioSettings(port=0, workers=2, log_json=False, tts_address=f"127.0.0.1:{tts_port}")
     settings = settings.model_copy(update={"engines": [e for e in settings.engines if e != "demucs"]})
-    server, port = await create_audio_server(settings, build_audio_engines(settings))
+    async with serving(create_audio_server(settings, build_audio_engines(settings))) as port:
+        yield port
+
+
+@contextlib.asynccontextmanager
+async def serving(started: Awaitable[tuple[grpc.aio.Server, int]], timeout: float = 180) -> AsyncIterator[int]:
+    """The port of a service `started` (a create_server call), once SERVING; stopped after."""
+    server, port = await started
     try:
-        await wait_serving(port, timeout=180)
+        await wait_serving(port, timeout=timeout)
         yield port
     finally:
         await stop_server(server, grace=0)
 
 
-@pytest_asyncio.fixture(scope="session")
-async def chat_port(tts_port: int, stt_port: int) -> AsyncIterator[int]:
-    """The real chat service (SmolLM2 in-process, Apertium, the voice meter) over the
-    session's STT and TTS services."""
+@contextlib.asynccontextmanager
+async def running_chat(tts_port: int, stt_port: int, built=None, **options) -> AsyncIterator[int]:
+    """A chat service over these STT and TTS services with these settings (`options`), and
+    the engine set `built` (default: the one its settings build)."""
     from services.chat.registry import build_engines as build_chat_engines
     from services.chat.server import create_server as create_chat_server
     from services.chat.settings import ChatSettings
@@ -150,17 +156,21 @@ async def chat_port(tts_port: int, stt_port: int) -> AsyncIterator[int]:
     settings = ChatSettings(
         port=0,
         workers=2,
-        threads=1,
         log_json=False,
         stt_address=f"127.0.0.1:{stt_port}",
         tts_address=f"127.0.0.1:{tts_port}",
+        **options,
     )
-    server, port = await create_chat_server(settings, build_chat_engines(settings))
-    try:
-        await wait_serving(port, timeout=180)
+    async with serving(create_chat_server(settings, built or build_chat_engines(settings))) as port:
         yield port
-    finally:
-        await stop_server(server, grace=0)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def chat_port(tts_port: int, stt_port: int) -> AsyncIterator[int]:
+    """The real chat service (SmolLM2 in-process, Apertium, the voice meter) over the
+    session's STT and TTS services."""
+    async with running_chat(tts_port, stt_port, threads=1) as port:
+        yield port
 
 
 @pytest_asyncio.fixture(scope="session")

@@ -18,13 +18,10 @@ from services.chat import prompt
 from services.chat.engine_set import ChatEngines
 from services.chat.processors import LanguageModel, Message, OnDelta, Translator, VoiceMeter, Written
 from services.chat.sentences import SentenceCutter
-from services.chat.server import create_server
-from services.chat.settings import ChatSettings
 from speechmesh.common.models import ModelCard, ModelKind, Tier
 from speechmesh.common.registry import EngineRegistry, EngineSpec
-from speechmesh.runtime.server import stop_server
 from speechmesh.v1 import chat_pb2, chat_pb2_grpc, common_pb2
-from tests.conftest import decode, transcribe, wait_serving, word_error_rate
+from tests.conftest import decode, running_chat, transcribe, word_error_rate
 
 SENTENCES = ["The first sentence is here.", "A second one follows it.", "And the third one ends the reply."]
 
@@ -77,23 +74,18 @@ def _engines(model: ScriptedModel) -> ChatEngines:
 @pytest_asyncio.fixture
 async def scripted(tts_port: int, stt_port: int, request: pytest.FixtureRequest) -> AsyncIterator[tuple]:
     model = ScriptedModel(getattr(request, "param", 0.08))
-    settings = ChatSettings(
-        port=0,
-        workers=2,
-        log_json=False,
-        reply_tokens=100,
-        stt_address=f"127.0.0.1:{stt_port}",
-        tts_address=f"127.0.0.1:{tts_port}",
-        default_voice="en_US-joe-medium",
-        default_tts_model="piper",
-    )
-    server, port = await create_server(settings, _engines(model))
-    try:
-        await wait_serving(port)
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            yield chat_pb2_grpc.ChatStub(channel), model
-    finally:
-        await stop_server(server, grace=0)
+    async with (
+        running_chat(
+            tts_port,
+            stt_port,
+            _engines(model),
+            reply_tokens=100,
+            default_voice="en_US-joe-medium",
+            default_tts_model="piper",
+        ) as port,
+        grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel,
+    ):
+        yield chat_pb2_grpc.ChatStub(channel), model
 
 
 def _turn(config: chat_pb2.VoiceChatConfig, audio: bytes = b"") -> AsyncIterator[chat_pb2.VoiceChatRequest]:

@@ -8,9 +8,7 @@ import asyncio
 import base64
 import json
 import socket
-import threading
-from collections.abc import AsyncIterator, Callable, Iterator
-from http.server import ThreadingHTTPServer
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -20,19 +18,15 @@ import pytest
 import pytest_asyncio
 import soxr
 
-from services.chat.registry import build_engines as build_chat_engines
-from services.chat.server import create_server as create_chat_server
-from services.chat.settings import ChatSettings
 from services.stt.registry import build_engines as build_stt_engines
 from services.stt.server import create_server as create_stt_server
 from services.stt.settings import SttSettings
 from speechmesh.common.audio.encode import encode_audio
 from speechmesh.common.audio.formats import output_format
 from speechmesh.common.audio.pcm import Pcm
-from speechmesh.runtime.server import stop_server
 from speechmesh.speakers.world import similarity
-from tests.conftest import Gateway, decode, running_gateway, transcribe, wait_serving, word_error_rate, words
-from tests.test_chat_openai_engine import WORDS, Stub, handler_for
+from tests.conftest import Gateway, decode, running_chat, running_gateway, serving, transcribe, word_error_rate, words
+from tests.llm_stub import WORDS, Stub
 
 
 def _wav(pcm: Pcm) -> bytes:
@@ -198,46 +192,26 @@ async def test_an_unsupported_pair_lists_the_supported_ones(
     assert error["param"] == "target_language" and "en->es" in error["message"]
 
 
-@pytest.fixture
-def stub() -> Iterator[Stub]:
-    state = Stub()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(state))
-    server.daemon_threads = True
-    state.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
-
-
 @pytest_asyncio.fixture
 async def stub_chat(stub: Stub, tts_port: int, stt_port: int, tmp_path: Path) -> AsyncIterator[Gateway]:
     """A gateway whose chat service asks an OpenAI-compatible server (the stub)."""
-    settings = ChatSettings(
-        port=0,
-        workers=2,
-        log_json=False,
-        engines=["openai-compatible"],
-        default_model="openai-compatible",
-        openai_base_url=stub.base_url,
-        openai_model="stub-model",
-        stt_address=f"127.0.0.1:{stt_port}",
-        tts_address=f"127.0.0.1:{tts_port}",
-        # Piper speaks the stub's forty words in a fraction of Kokoro's time.
-        default_voice="en_US-joe-medium",
-        default_tts_model="piper",
-    )
-    server, port = await create_chat_server(settings, build_chat_engines(settings))
-    try:
-        await wait_serving(port)
-        async with running_gateway(
+    async with (
+        running_chat(
+            tts_port,
+            stt_port,
+            engines=["openai-compatible"],
+            default_model="openai-compatible",
+            openai_base_url=stub.base_url,
+            openai_model="stub-model",
+            # Piper speaks the stub's forty words in a fraction of Kokoro's time.
+            default_voice="en_US-joe-medium",
+            default_tts_model="piper",
+        ) as port,
+        running_gateway(
             f"127.0.0.1:{tts_port}", tmp_path / "db.sqlite", f"127.0.0.1:{stt_port}", chat_address=f"127.0.0.1:{port}"
-        ) as gateway:
-            yield gateway
-    finally:
-        await stop_server(server, grace=0)
+        ) as gateway,
+    ):
+        yield gateway
 
 
 async def test_the_model_reads_the_system_prompt_and_the_conversation(stub_chat: Gateway, stub: Stub) -> None:
@@ -264,37 +238,24 @@ async def test_a_stopped_stt_service_is_a_503_and_the_chat_recovers_with_it(
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         stt_port = probe.getsockname()[1]
-    settings = ChatSettings(
-        port=0, workers=2, threads=1, log_json=False, engines=["smollm2-135m"],
-        stt_address=f"127.0.0.1:{stt_port}", tts_address=f"127.0.0.1:{tts_port}", stt_model="faster-whisper",
-    )  # fmt: skip
-    chat, chat_port = await create_chat_server(settings, build_chat_engines(settings))
     question = {"audio": ("q.wav", _wav(speak("What is two plus two?")), "audio/wav")}
-    try:
-        await wait_serving(chat_port)
-        async with (
-            running_gateway(
-                f"127.0.0.1:{tts_port}", tmp_path / "db.sqlite", f"127.0.0.1:{stt_port}",
-                chat_address=f"127.0.0.1:{chat_port}",
-            ) as gateway,
-            gateway.client(await gateway.key("pro")) as http,
-        ):  # fmt: skip
-            down = await http.post("/v1/voice-chat/", files=question)
-            assert down.status_code == 503 and down.json()["error"]["code"] == "model_loading", down.text
-            assert "retry-after" in down.headers
-            stt_settings = SttSettings(port=stt_port, workers=1, log_json=False, engines=["faster-whisper"])
-            stt, _ = await create_stt_server(stt_settings, build_stt_engines(stt_settings))
-            try:
-                await wait_serving(stt_port, timeout=120)
-                async with asyncio.timeout(60):
-                    while (back := await http.post("/v1/voice-chat/", files=question)).status_code == 503:
-                        await asyncio.sleep(0.5)
-                assert back.status_code == 200, back.text
-                assert {"what", "plus"} <= set(words(back.json()["user_text"]))
-            finally:
-                await stop_server(stt, grace=0)
-    finally:
-        await stop_server(chat, grace=0)
+    async with (
+        running_chat(tts_port, stt_port, threads=1, engines=["smollm2-135m"], stt_model="faster-whisper") as chat,
+        running_gateway(
+            f"127.0.0.1:{tts_port}", tmp_path / "db.sqlite", f"127.0.0.1:{stt_port}", chat_address=f"127.0.0.1:{chat}"
+        ) as gateway,
+        gateway.client(await gateway.key("pro")) as http,
+    ):
+        down = await http.post("/v1/voice-chat/", files=question)
+        assert down.status_code == 503 and down.json()["error"]["code"] == "model_loading", down.text
+        assert "retry-after" in down.headers
+        stt_settings = SttSettings(port=stt_port, workers=1, log_json=False, engines=["faster-whisper"])
+        async with serving(create_stt_server(stt_settings, build_stt_engines(stt_settings)), timeout=120):
+            async with asyncio.timeout(60):
+                while (back := await http.post("/v1/voice-chat/", files=question)).status_code == 503:
+                    await asyncio.sleep(0.5)
+            assert back.status_code == 200, back.text
+            assert {"what", "plus"} <= set(words(back.json()["user_text"]))
 
 
 async def test_preserve_voice_moves_the_translation_toward_the_speaker(
@@ -324,22 +285,28 @@ async def test_preserve_voice_moves_the_translation_toward_the_speaker(
     assert word_error_rate(replies[1].json()["translated_text"], spanish) < 0.6, spanish
 
 
-def test_long_speech_is_adapted_in_segments_as_it_would_be_whole(speak: Callable[[str], Pcm], voices) -> None:
+def test_long_speech_is_adapted_in_segments_as_it_would_be_whole(
+    speak: Callable[[str], Pcm], voices, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """WORLD runs over ~20 s segments cut in pauses, memory bounded by a segment: the output
     is as long as the input and sounds as WORLD over the whole would (its spectrogram, seam
     included; WORLD's phase is its own in each segment, so samples are not compared)."""
     import librosa
 
+    from services.chat import speech_translate
     from services.chat.speech_translate import _adapted, _quiet_cuts
     from speechmesh.speakers import world
     from speechmesh.speakers.dvector import DVectorEmbedder
 
     meter = DVectorEmbedder(threads=1)
     meter.load()
-    speech = speak("The quick brown fox jumps over the lazy dog while the river runs past the old mill. " * 5)
+    # 8 s segments (20 s in service), so that 14 s of speech has a seam.
+    monkeypatch.setattr(speech_translate, "SEGMENT_SECONDS", 8.0)
+    speech = speak("The quick brown fox jumps over the lazy dog while the river runs past the old mill. " * 3)
     rate = speech.sample_rate
-    (_, seam, end) = _quiet_cuts(speech.samples, rate)
-    assert end == speech.frames and 16 * rate < seam < 20 * rate
+    cuts = _quiet_cuts(speech.samples, rate)
+    seam = cuts[1]
+    assert cuts[-1] == speech.frames and len(cuts) >= 3 and 4 * rate < seam < 8 * rate
     target = Pcm(voices("jf_nezumi", "A voice to move toward, speaking for a little while now.", "en-us"), 16000)
     spoken, speaker = world.profile(speech, meter), world.profile(target, meter)
     segmented = _adapted(speech, spoken, speaker).samples

@@ -19,10 +19,7 @@ import pytest_asyncio
 from gateway.app import create_app
 from gateway.plans import PLANS
 from gateway.settings import GatewaySettings
-from services.chat.server import create_server as create_chat_server
-from services.chat.settings import ChatSettings
-from speechmesh.runtime.server import stop_server
-from tests.conftest import Gateway, running_gateway, wait_serving
+from tests.conftest import Gateway, running_chat, running_gateway
 from tests.test_chat_service import ScriptedModel, _engines
 
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
@@ -115,28 +112,18 @@ async def fuzzed(tts_port: int, stt_port: int, audio_port: int, tmp_path: Path) 
     """The real gateway and services, but for a chat service whose model is scripted: with
     SmolLM2 each valid voice-chat case writes and speaks a whole reply (minutes for the run);
     the chat service's own paths (validation, upstream calls, errors) are the same."""
-    settings = ChatSettings(
-        port=0,
-        workers=2,
-        log_json=False,
-        stt_address=f"127.0.0.1:{stt_port}",
-        tts_address=f"127.0.0.1:{tts_port}",
-        default_voice="en_US-joe-medium",
-        default_tts_model="piper",
-    )
-    server, port = await create_chat_server(settings, _engines(ScriptedModel(0.0)))
-    try:
-        await wait_serving(port)
-        async with running_gateway(
+    scripted = _engines(ScriptedModel(0.0))
+    async with (
+        running_chat(tts_port, stt_port, scripted, default_voice="en_US-joe-medium", default_tts_model="piper") as chat,
+        running_gateway(
             f"127.0.0.1:{tts_port}",
             tmp_path / "db.sqlite",
             f"127.0.0.1:{stt_port}",
             audio_address=f"127.0.0.1:{audio_port}",
-            chat_address=f"127.0.0.1:{port}",
-        ) as gateway:
-            yield gateway
-    finally:
-        await stop_server(server, grace=0)
+            chat_address=f"127.0.0.1:{chat}",
+        ) as gateway,
+    ):
+        yield gateway
 
 
 @pytest.mark.slow

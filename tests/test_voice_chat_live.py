@@ -19,11 +19,8 @@ import soxr
 import websockets
 
 from gateway.routers.voice_chat_live import PROTOCOL
-from services.chat.server import create_server as create_chat_server
-from services.chat.settings import ChatSettings
 from speechmesh.common.audio.pcm import Pcm
-from speechmesh.runtime.server import stop_server
-from tests.conftest import Gateway, running_gateway, transcribe, wait_serving, word_error_rate, words
+from tests.conftest import Gateway, running_chat, running_gateway, transcribe, word_error_rate, words
 from tests.test_chat_service import ScriptedModel, _engines
 
 RATE = 16_000
@@ -103,24 +100,15 @@ async def test_a_spoken_question_is_answered_live(gateway: Gateway, speak: Calla
 async def slow_chat(tts_port: int, stt_port: int, tmp_path: Path) -> AsyncIterator[tuple[Gateway, ScriptedModel]]:
     """A gateway whose chat service's model writes slowly: replies last long enough to interrupt."""
     model = ScriptedModel(0.25)
-    settings = ChatSettings(
-        port=0,
-        workers=2,
-        log_json=False,
-        stt_address=f"127.0.0.1:{stt_port}",
-        tts_address=f"127.0.0.1:{tts_port}",
-        default_voice="en_US-joe-medium",
-        default_tts_model="piper",
-    )
-    server, port = await create_chat_server(settings, _engines(model))
-    try:
-        await wait_serving(port)
-        async with running_gateway(
+    async with (
+        running_chat(
+            tts_port, stt_port, _engines(model), default_voice="en_US-joe-medium", default_tts_model="piper"
+        ) as port,
+        running_gateway(
             f"127.0.0.1:{tts_port}", tmp_path / "db.sqlite", f"127.0.0.1:{stt_port}", chat_address=f"127.0.0.1:{port}"
-        ) as gateway:
-            yield gateway, model
-    finally:
-        await stop_server(server, grace=0)
+        ) as gateway,
+    ):
+        yield gateway, model
 
 
 async def test_speech_during_the_reply_interrupts_it_and_it_is_not_charged(

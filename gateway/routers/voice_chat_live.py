@@ -159,7 +159,10 @@ class _Session:
                 raise ApiError(404, "not_found", "No such conversation for this API key.", param="conversation_id")
         assert self._mesh.stt is not None
         config = stt_pb2.StreamingRecognitionConfig(
-            config=stt_pb2.RecognitionConfig(language=self._start.language or ""),
+            config=stt_pb2.RecognitionConfig(
+                language=self._start.language or "",
+                model=self._websocket.app.state.settings.english_stt_model if self._start.language == "en" else "",
+            ),
             audio_format=stt_pb2.RawAudioFormat(sample_rate_hertz=self._start.sample_rate, channels=1),
             interim_results=True,
         )

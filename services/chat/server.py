@@ -41,7 +41,7 @@ def _add_servicers(settings: ChatSettings, server: grpc.aio.Server, engines: Cha
         blocking,
         # Replies beyond the model's slots would only wait in llama.cpp's own queue.
         Blocking(settings.parallel),
-        TurnLimits(settings.reply_tokens, settings.max_speech_seconds, settings.stt_model),
+        TurnLimits(settings.reply_tokens, settings.max_speech_seconds, settings.stt_model, settings.english_stt_model),
     )
     translator = SpeechTranslator(
         translators,

@@ -48,6 +48,11 @@ class ChatSettings(ServiceSettings):
     )
     upstream_timeout_seconds: float = Field(600.0, gt=0, description="Deadline of one call to STT or TTS.")
     stt_model: str = Field("", description="STT model of voice chat and translation; empty: the STT service's default.")
+    # A question said to be English needs no language detection: Whisper tiny.en hears a
+    # short one in a third of base's time (docs/performance.md, voice chat).
+    english_stt_model: str = Field(
+        "faster-whisper", description="STT model of a voice-chat turn whose language is given as English."
+    )
     default_voice: str = Field("jf_nezumi", description="Voice of replies when a request names none.")
     default_tts_model: str = Field("kokoro", description="TTS model of replies when a request names none.")
     voice_preference: list[str] = Field(

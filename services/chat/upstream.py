@@ -9,7 +9,7 @@ fields (a voice it does not know stays a 404, audio too long stays a 413).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable
+from collections.abc import AsyncGenerator, AsyncIterable
 
 import grpc
 import numpy as np
@@ -92,6 +92,39 @@ class Upstream:
             raise relayed(error, "tts") from None
         samples = np.frombuffer(audio, "<i2").astype(np.float32) / 32768.0
         return Pcm(samples, sample_rate), result
+
+    async def speak_streaming(
+        self, text: str, voice: str, model: str, sample_rate: int
+    ) -> tuple[tts_pb2.SynthesisPlan, AsyncGenerator[Pcm, None]]:
+        """What will speak `text`, and its mono PCM at `sample_rate` piece by piece as the
+        TTS service synthesizes it (its first piece is a short one: the first audio sooner).
+        Closing the generator cancels the synthesis."""
+        request = tts_pb2.SynthesizeRequest(
+            text=text,
+            voice=voice,
+            model=model,
+            output=common_pb2.AudioOutputSpec(encoding=common_pb2.LINEAR16, sample_rate_hertz=sample_rate),
+        )
+        try:
+            plan, chunks = await self._tts().stream(request)
+        except grpc.aio.AioRpcError as error:
+            raise relayed(error, "tts") from None
+
+        async def pieces() -> AsyncGenerator[Pcm, None]:
+            carry = b""  # a chunk may end inside a sample
+            try:
+                async for chunk in chunks:
+                    data = carry + chunk
+                    whole = len(data) - len(data) % 2
+                    carry = data[whole:]
+                    if whole:
+                        yield Pcm(np.frombuffer(data[:whole], "<i2").astype(np.float32) / 32768.0, sample_rate)
+            except grpc.aio.AioRpcError as error:
+                raise relayed(error, "tts") from None
+            finally:
+                await chunks.aclose()
+
+        return plan, pieces()
 
     async def voices(self, language: str = "", model: str = "") -> list[tts_pb2.Voice]:
         try:

@@ -42,6 +42,7 @@ class TurnLimits:
     reply_tokens: int
     max_speech_seconds: float
     stt_model: str
+    english_stt_model: str
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,9 @@ class VoiceChat:
 
         max_seconds = min(config.max_seconds or self._limits.max_speech_seconds, self._limits.max_speech_seconds)
         recognition = stt_pb2.RecognitionConfig(
-            model=self._limits.stt_model, language=config.language, max_seconds=max_seconds
+            model=self._limits.english_stt_model if config.language == "en" else self._limits.stt_model,
+            language=config.language,
+            max_seconds=max_seconds,
         )
         result = await self._upstream.transcribe(recognition, everything())
         if not result.text.strip():
@@ -246,10 +249,11 @@ class _Speech:
 
     async def run(self) -> None:
         while (sentence := await self._sentences.get()) is not None:
-            pcm, result = await self._upstream.speak(sentence, self.voice, self.tts_model, SPEECH_RATE)
-            # The first sentence tells which voice and model spoke (an alias resolved).
-            self.voice, self.tts_model = result.voice or self.voice, result.model or self.tts_model
-            self._send(self._encoder.feed(pcm))
+            plan, pieces = await self._upstream.speak_streaming(sentence, self.voice, self.tts_model, SPEECH_RATE)
+            # The first sentence tells which voice and model speak (an alias resolved).
+            self.voice, self.tts_model = plan.voice or self.voice, plan.model or self.tts_model
+            async for pcm in pieces:
+                self._send(self._encoder.feed(pcm))
         self._send(self._encoder.finish())
         encoder = self._encoder
         metadata = audio_metadata(encoder.format, encoder.sample_rate, encoder.channels, encoder.duration_seconds)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 import grpc
@@ -127,7 +127,7 @@ class TtsClient:
 
     async def stream(
         self, request: tts_pb2.SynthesizeRequest, timeout: float | None = None
-    ) -> tuple[tts_pb2.SynthesisPlan, AsyncIterator[bytes]]:
+    ) -> tuple[tts_pb2.SynthesisPlan, AsyncGenerator[bytes, None]]:
         """The plan (model, voice, language) and the audio chunks as each sentence is
         synthesized. The first message is awaited here, so a bad request raises before the
         caller commits to a stream, and the caller can name the voice up front. Closing the
@@ -142,7 +142,7 @@ class TtsClient:
             raise
         plan = first.plan if first is not None and first.HasField("plan") else tts_pb2.SynthesisPlan()
 
-        async def chunks() -> AsyncIterator[bytes]:
+        async def chunks() -> AsyncGenerator[bytes, None]:
             try:
                 # A service that sends no plan (one older than its client) starts with audio.
                 if first is not None and first.HasField("audio_content"):
