@@ -18,6 +18,7 @@ from services.chat import prompt
 from services.chat.engine_set import ChatEngines
 from services.chat.processors import LanguageModel, Message, OnDelta, Translator, VoiceMeter, Written
 from services.chat.sentences import SentenceCutter
+from speechmesh.common.errors import UpstreamUnavailable
 from speechmesh.common.models import ModelCard, ModelKind, Tier
 from speechmesh.common.registry import EngineRegistry, EngineSpec
 from speechmesh.v1 import chat_pb2, chat_pb2_grpc, common_pb2
@@ -176,6 +177,28 @@ async def test_bad_turns_are_refused_with_their_status(
         async for _ in stub.VoiceChat(_turn(config, audio)):
             pass
     assert refused.value.code() == code, refused.value.details()
+
+
+class FailingModel(ScriptedModel):
+    """Writes two words, then its server fails (as an OpenAI-compatible one can)."""
+
+    def reply(self, messages: Sequence[Message], max_tokens: int, on_delta: OnDelta) -> Written:
+        on_delta("Well, ")
+        on_delta("the ")
+        raise UpstreamUnavailable("The language model's server failed.")
+
+
+async def test_a_failing_model_ends_the_turn_at_once_with_503(tts_port: int, stt_port: int) -> None:
+    async with (
+        running_chat(tts_port, stt_port, _engines(FailingModel(0)), default_voice="en_US-joe-medium") as port,
+        grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel,
+    ):
+        stub = chat_pb2_grpc.ChatStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as failed:
+            async with asyncio.timeout(10):  # not the call's deadline: at once
+                async for _ in stub.VoiceChat(_turn(chat_pb2.VoiceChatConfig(text="Hi"))):
+                    pass
+        assert failed.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
 def test_sentences_are_handed_over_whole_and_a_stopped_reply_ends_at_one() -> None:

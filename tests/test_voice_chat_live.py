@@ -148,6 +148,19 @@ async def test_a_session_without_a_key_or_start_gets_an_error_event(gateway: Gat
         await socket.send(b"\0\0" * 100)
         event = json.loads(await socket.recv())
         assert event["type"] == "error" and event["error"]["code"] == "bad_request"
+    # A frame over a second of audio: refused, the session ends.
+    async with websockets.connect(_url(gateway), subprotocols=[PROTOCOL, f"bearer.{key}"]) as socket:
+        await socket.send(json.dumps({"type": "start", "sample_rate": RATE}))
+        assert json.loads(await socket.recv())["type"] == "ready"
+        await socket.send(b"\0\0" * (RATE + 1))
+        event = json.loads(await socket.recv())
+        assert event["type"] == "error" and "one second" in event["error"]["message"]
+    # A key that cannot pay a turn gets its 402 before any recognition runs.
+    broke = await gateway.key("pro", credits=0)
+    async with websockets.connect(_url(gateway), subprotocols=[PROTOCOL, f"bearer.{broke}"]) as socket:
+        await socket.send(json.dumps({"type": "start", "sample_rate": RATE}))
+        event = json.loads(await socket.recv())
+        assert event["type"] == "error" and event["error"]["code"] == "insufficient_credits", event
 
 
 async def test_the_documented_python_example_talks_to_it(

@@ -49,8 +49,9 @@ CHAT_FORMATS: tuple[str, ...] = ChatFormat.__args__  # type: ignore[attr-defined
 # The chat service keeps what fits the model's context; more would only travel.
 HISTORY_MESSAGES = 40
 TEXT_MAX_CHARS = 4000
-# A JSON turn: its text and system prompt, each up to 4,000 characters of up to 4 bytes.
-_JSON_MAX_BYTES = 64 * 1024
+# A JSON turn: its text and system prompt, each up to 4,000 characters, each at most 12
+# bytes escaped (a surrogate pair, "\\ud83d\\ude00"), and the other fields.
+_JSON_MAX_BYTES = 128 * 1024
 
 
 # Each server-sent event of a streamed turn; `data` is JSON (docs/api.md has each kind's).
@@ -157,8 +158,8 @@ async def voice_chat(request: Request, ticket: Ticket = Depends(admit), chat: Ch
                 raise ApiError(
                     404,
                     "not_found",
-                    f"No conversation '{question.conversation_id}' for this API key (they end 30 days after "
-                    "their last turn).",
+                    f"No conversation '{question.conversation_id}' for this API key (they end "
+                    f"{request.app.state.settings.conversation_seconds / 86400:g} days after their last turn).",
                     param="conversation_id",
                 )
             history = found

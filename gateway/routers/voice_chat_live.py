@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from gateway.admission import Outcome, Ticket
 from gateway.auth import Caller, caller_of
 from gateway.errors import ApiError, rpc_failure
-from gateway.pricing import TURNS
+from gateway.pricing import TURNS, price_of
 from gateway.routers.voice_chat import HISTORY_MESSAGES
 from gateway.schemas import ConversationId, Identifier, SystemPrompt
 from gateway.store.conversations import Turn
@@ -52,6 +52,8 @@ REPLY_RATE = 24_000
 # The start message must come soon; a session is bounded like one long upload.
 START_SECONDS = 10.0
 SESSION_SECONDS = 30 * 60
+# A microphone sends a frame every 20-100 ms; a minute of nothing is a client gone quiet.
+IDLE_SECONDS = 60.0
 _CLOSE_POLICY = 1008
 _CLOSE_ERROR = 1011
 
@@ -93,6 +95,7 @@ async def live(websocket: WebSocket) -> None:
         if mesh.stt is None or mesh.chat is None:
             raise ApiError(503, "model_loading", "Live voice chat needs the STT and chat services: not deployed here.")
         start = await _start(websocket)
+        await _can_pay_a_turn(websocket, caller)
         session = _Session(websocket, caller, mesh, start)
         async with asyncio.timeout(SESSION_SECONDS):
             await session.run()
@@ -127,10 +130,30 @@ async def _start(websocket: WebSocket) -> LiveStart:
         raise ApiError(400, "bad_request", f"Start message: '{where}': {problem.get('msg')}.", param=where) from None
 
 
+async def _can_pay_a_turn(websocket: WebSocket, caller: Caller) -> None:
+    """A key that cannot pay one turn gets its 402 now: the session's recognition is not free
+    to run for it (each turn is admitted and held again when it starts)."""
+    price = price_of("/v1/voice-chat/", TURNS)
+    needed = price.of(1, None) if price is not None else 0
+    available = await websocket.app.state.stores.credits.balance(caller.key.id)
+    if available < needed:
+        raise ApiError(
+            402,
+            "insufficient_credits",
+            "You do not have enough credits for a voice-chat turn.",
+            credits_required=needed,
+            credits_available=available,
+        )
+
+
 async def _fail(websocket: WebSocket, code: str, message: str, fields: dict[str, Any], close: int) -> None:
     with contextlib.suppress(Exception):
         await websocket.send_text(json.dumps({"type": "error", "error": {"code": code, "message": message, **fields}}))
         await websocket.close(close)
+
+
+class _Refused(Exception):
+    """A client frame the session does not take."""
 
 
 @dataclass
@@ -175,8 +198,12 @@ class _Session:
             if self._reply is not None and not self._reply.done():
                 # The user speaks over the reply: stop it, upstream too.
                 self._reply.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
+                try:
                     await self._reply
+                except asyncio.CancelledError:
+                    current = asyncio.current_task()
+                    if current is not None and current.cancelling():  # the session's own end
+                        raise
                 await self._send({"type": "interrupted"})
             await self._send({"type": "transcript", "text": text, "final": result.is_final})
             if result.is_final:
@@ -185,20 +212,33 @@ class _Session:
             await self._reply
 
     async def _read(self) -> None:
-        """Client frames: PCM into the recognizer's queue; `stop` (or leaving) ends it."""
+        """Client frames: PCM into the recognizer's queue; `stop`, leaving, a frame over a
+        second of audio or a minute without any frame ends it."""
+        largest = self._start.sample_rate * 2  # one second of 16-bit mono
         try:
             while True:
-                message = await self._websocket.receive()
+                async with asyncio.timeout(IDLE_SECONDS):
+                    message = await self._websocket.receive()
                 if message["type"] == "websocket.disconnect":
                     break
                 if message.get("bytes"):
+                    if len(message["bytes"]) > largest:
+                        raise _Refused(f"A frame holds at most one second of audio ({largest} bytes).")
                     await self._audio.put(message["bytes"])
                 elif message.get("text") and json.loads(message["text"]).get("type") == "stop":
                     break
+        except TimeoutError:
+            await self._error("timeout", f"No audio for {IDLE_SECONDS:g} s: the session ends.")
+        except _Refused as refused:
+            await self._error("bad_request", str(refused))
         except (ValueError, AttributeError):
-            await self._send({"type": "error", "error": {"code": "bad_request", "message": "Unreadable message."}})
+            await self._error("bad_request", "Unreadable message: JSON objects and binary PCM frames only.")
         finally:
             await self._audio.put(None)
+
+    async def _error(self, code: str, message: str) -> None:
+        with contextlib.suppress(Exception):
+            await self._send({"type": "error", "error": {"code": code, "message": message}})
 
     async def _pcm(self) -> Any:
         while (chunk := await self._audio.get()) is not None:
@@ -223,10 +263,12 @@ class _Session:
             await ticket.meter(TURNS, 1)
             history: list[Turn] = []
             if self._conversation_id:
-                history = (
-                    await stores.conversations.history(self._conversation_id, self._caller.key.id, HISTORY_MESSAGES)
-                    or []
-                )
+                found = await stores.conversations.history(self._conversation_id, self._caller.key.id, HISTORY_MESSAGES)
+                if found is None:
+                    # It ended during the session (30 days without a turn): this turn starts another.
+                    await self._error("not_found", "The conversation ended; this turn starts a new one.")
+                    self._conversation_id = ""
+                history = found or []
             config = chat_pb2.VoiceChatConfig(
                 text=heard.text,
                 voice=self._start.voice or "",

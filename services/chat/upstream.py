@@ -1,10 +1,11 @@
 """The chat service's own calls to the STT and TTS services, over gRPC through
 `speechmesh.clients`, with their errors turned back into speechmesh's typed errors.
 
-The client mesh is opened on first use, inside the serving event loop. An upstream that is
-down (UNAVAILABLE, or past its deadline) becomes `UpstreamUnavailable` (503 at the gateway,
-and the chat service recovers with it); an upstream's own refusal keeps its reason and
-fields (a voice it does not know stays a 404, audio too long stays a 413).
+The client mesh is opened on first use, inside the serving event loop. An upstream's own
+refusal keeps its reason and fields (a voice it does not know stays a 404, audio too long
+stays a 413, a model still loading stays MODEL_LOADING); anything else (down, past its
+deadline, a status without speechmesh's ErrorInfo) becomes `UpstreamUnavailable`: 503 at
+the gateway, and the chat service recovers with the upstream.
 """
 
 from __future__ import annotations
@@ -39,15 +40,15 @@ _RELAYED = {
 
 def relayed(error: grpc.aio.AioRpcError, service: str) -> errors.SpeechmeshError:
     """The typed error an upstream's status stands for."""
-    code = error.code()
-    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED):
+    try:
+        info = error_info(rpc_status.from_call(error))  # type: ignore[arg-type]
+    except ValueError:  # details that do not match the status: gRPC replaced the service's own
+        info = None
+    kind = _RELAYED.get(info.reason) if info is not None else None
+    if kind is None or info is None:
         return errors.UpstreamUnavailable(
             f"The {service.upper()} service cannot answer now; retry in a few seconds.", service=service
         )
-    info = error_info(rpc_status.from_call(error))  # type: ignore[arg-type]
-    kind = _RELAYED.get(info.reason) if info is not None else None
-    if kind is None or info is None:
-        return errors.UpstreamUnavailable(f"The {service.upper()} service failed: {error.details()}", service=service)
     relayed_error = kind(error.details() or "", **dict(info.metadata))
     # The reason travels with the error even where a subclass (AudioTooLong) had its own.
     relayed_error.reason = info.reason
@@ -69,8 +70,8 @@ class Upstream:
     ) -> stt_pb2.RecognizeResponse:
         stt = self._open().stt
         if stt is None:
-            raise errors.ModelUnavailable(
-                "This chat service has no STT service configured (SPEECHMESH_CHAT_STT_ADDRESS)."
+            raise errors.UpstreamUnavailable(
+                "This chat service has no STT service configured (SPEECHMESH_CHAT_STT_ADDRESS).", service="stt"
             )
         try:
             return await stt.recognize(config, audio)
@@ -135,8 +136,8 @@ class Upstream:
     def _tts(self) -> TtsClient:
         tts = self._open().tts
         if tts is None:
-            raise errors.ModelUnavailable(
-                "This chat service has no TTS service configured (SPEECHMESH_CHAT_TTS_ADDRESS)."
+            raise errors.UpstreamUnavailable(
+                "This chat service has no TTS service configured (SPEECHMESH_CHAT_TTS_ADDRESS).", service="tts"
             )
         return tts
 

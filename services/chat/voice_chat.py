@@ -175,23 +175,38 @@ class VoiceChat:
     ) -> None:
         """Runs the model, hands each finished sentence to the text deltas and the speech."""
         loop = asyncio.get_running_loop()
-        pieces: asyncio.Queue[str | Written] = asyncio.Queue()
+        pieces: asyncio.Queue[str | Written | BaseException] = asyncio.Queue()
 
         def on_delta(piece: str) -> bool:
             loop.call_soon_threadsafe(pieces.put_nowait, piece)
             return stop.is_set()
 
         def run() -> Written:
-            written = model.reply(messages, self._limits.reply_tokens, on_delta)
+            # The reply's end, or the model's failure, is the last thing on `pieces`: the
+            # loop below waits on nothing else.
+            try:
+                written = model.reply(messages, self._limits.reply_tokens, on_delta)
+            except BaseException as error:
+                loop.call_soon_threadsafe(pieces.put_nowait, error)
+                raise
             loop.call_soon_threadsafe(pieces.put_nowait, written)
             return written
 
+        def spoken_or_failed(task: asyncio.Task[None]) -> None:
+            # A TTS refusal (an unknown voice) ends the turn now, not once the model is done.
+            if not task.cancelled() and task.exception() is not None:
+                stop.set()
+                out.put_nowait(task.exception())
+
         cutter = SentenceCutter("en" if pivot else language)
         speaking = asyncio.create_task(speech.run(), name="chat-speech")
+        speaking.add_done_callback(spoken_or_failed)
         model_call = asyncio.ensure_future(self._writers.run(run))
         try:
             while True:
                 item = await pieces.get()
+                if isinstance(item, BaseException):
+                    raise item
                 sentences = cutter.feed(item) if isinstance(item, str) else cutter.end(item.finished)
                 for sentence in sentences:
                     said = await self._translated(sentence, "en", language) if pivot else sentence
@@ -210,7 +225,9 @@ class VoiceChat:
             stop.set()
             speaking.cancel()
             model_call.cancel()
-            if not isinstance(error, asyncio.CancelledError):
+            if model_call.done() and not model_call.cancelled():
+                model_call.exception()  # the same failure, raised above: retrieved, not logged
+            if not isinstance(error, asyncio.CancelledError) and not speaking.done():
                 await out.put(error)
             raise
 

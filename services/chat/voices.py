@@ -11,8 +11,12 @@ taken, preferring models in `preference` order and real voices over aliases.
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from services.chat.upstream import Upstream
 from speechmesh.v1 import tts_pb2
+
+_KEPT = 64
 
 
 class VoiceChooser:
@@ -21,7 +25,9 @@ class VoiceChooser:
         self._default_voice = default_voice
         self._default_model = default_model
         self._preference = preference
-        self._by_language: dict[tuple[str, str], tuple[str, str]] = {}
+        # (model, language) -> (voice, model), the most recently used first out; bounded, as
+        # callers name the model.
+        self._by_language: OrderedDict[tuple[str, str], tuple[str, str]] = OrderedDict()
 
     async def choose(self, voice: str, model: str, language: str) -> tuple[str, str]:
         """(voice, model) for speech in `language`; the TTS service refuses an unknown voice."""
@@ -30,6 +36,9 @@ class VoiceChooser:
         key = (model or self._default_model, language)
         if key not in self._by_language:
             self._by_language[key] = await self._find(key[0], language)
+            while len(self._by_language) > _KEPT:
+                self._by_language.popitem(last=False)
+        self._by_language.move_to_end(key)
         return self._by_language[key]
 
     async def _find(self, model: str, language: str) -> tuple[str, str]:

@@ -21,8 +21,10 @@ SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # SmolLM2 was trained on English text: in Spanish it writes words that do not exist.
 SMOLLM2_LANGUAGES = frozenset({"en"})
 # Low temperature: a voice assistant should answer, not improvise; not zero, which
-# makes a model this small repeat itself.
+# makes a model this small repeat itself. A fixed seed: the same conversation gets the same
+# reply (reproducible answers, and tests that do not flake on a sampled word).
 TEMPERATURE = 0.3
+SEED = 20261130
 
 
 def smollm2_path() -> Path:
@@ -102,6 +104,7 @@ class LlamaCppModel:
             "messages": [{"role": m.role, "content": m.content} for m in messages],
             "max_tokens": max_tokens,
             "temperature": TEMPERATURE,
+            "seed": SEED,
             "stream": True,
         }
         self._server.handle_chat_completions(request, callback)
