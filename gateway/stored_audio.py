@@ -21,9 +21,8 @@ async def store_audio(request: Request, key_id: int, kind: str, audio: bytes, fm
     with tempfile.SpooledTemporaryFile(max_size=_MEMORY_BYTES) as spool:
         spool.write(audio)
         spool.seek(0)
-        extension = "ogg" if fmt == "opus" else fmt
         await request.app.state.stores.results.put(
-            result_id, key_id, FORMATS[fmt].mime_type, f"{result_id}.{extension}", spool
+            result_id, key_id, FORMATS[fmt].mime_type, f"{result_id}.{fmt}", spool
         )
     settings = request.app.state.settings
     base = settings.public_url or str(request.base_url).rstrip("/")

@@ -12,6 +12,12 @@ from speechmesh.runtime.numba_cache import DEFAULT_ROOT, claim
 # since pytest-xdist's workers inherit the NUMBA_CACHE_DIR the controller claimed.
 claim(f"tests-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}", DEFAULT_ROOT)
 
+# The tests fork to exec servers (initdb, postgres, redis, supervisord) from a process whose
+# gRPC threads are busy; gRPC's fork handlers then skip themselves and the child crashed
+# before its exec (initdb SIGSEGV, once in a run). Nothing here forks to go on running
+# gRPC, so the handlers are off (grpc/grpc#29044), before anything imports grpc.
+os.environ["GRPC_ENABLE_FORK_SUPPORT"] = "false"
+
 # The `stub` fixture: an OpenAI-compatible server on loopback (chat service tests).
 pytest_plugins = ["tests.llm_stub"]
 

@@ -17,7 +17,7 @@ import base64
 import json
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
 import grpc
 from fastapi import APIRouter, Depends, Request
@@ -45,7 +45,7 @@ from speechmesh.v1 import chat_pb2, common_pb2
 
 router = APIRouter()
 
-CHAT_FORMATS: tuple[str, ...] = ChatFormat.__args__  # type: ignore[attr-defined]
+CHAT_FORMATS: tuple[str, ...] = get_args(ChatFormat)
 # The chat service keeps what fits the model's context; more would only travel.
 HISTORY_MESSAGES = 40
 TEXT_MAX_CHARS = 4000

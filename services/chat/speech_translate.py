@@ -27,7 +27,9 @@ from speechmesh.common.audio.decode import decode_audio
 from speechmesh.common.audio.encode import encode_audio
 from speechmesh.common.audio.formats import OutputSpec
 from speechmesh.common.audio.pcm import Pcm
+from speechmesh.common.chunks import chunked
 from speechmesh.common.errors import InvalidArgument, InvalidAudio
+from speechmesh.common.limits import CHUNK_BYTES
 from speechmesh.common.registry import EngineRegistry
 from speechmesh.convert import audio_metadata
 from speechmesh.runtime.blocking import Blocking
@@ -40,7 +42,6 @@ PROFILE_SECONDS = 30.0
 SEGMENT_SECONDS = 20.0
 SEARCH_SECONDS = 4.0
 FADE_SECONDS = 0.01
-_CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -193,15 +194,13 @@ def _quiet_cuts(samples: np.ndarray, rate: int) -> list[int]:
 
 async def _read(upload: IO[bytes]) -> AsyncIterator[bytes]:
     upload.seek(0)
-    while chunk := upload.read(_CHUNK):
+    while chunk := upload.read(CHUNK_BYTES):
         yield chunk
 
 
 def _sent(audio: bytes, output: OutputSpec, speech: Pcm) -> Iterator[chat_pb2.SpeechTranslateResponse]:
-    for start in range(0, len(audio), _CHUNK):
-        yield chat_pb2.SpeechTranslateResponse(
-            audio=common_pb2.AudioResponse(audio_content=audio[start : start + _CHUNK])
-        )
+    for chunk in chunked(audio):
+        yield chat_pb2.SpeechTranslateResponse(audio=common_pb2.AudioResponse(audio_content=chunk))
     rate = output.format.fixed_rate or output.sample_rate or speech.sample_rate
     channels = output.format.fixed_channels or output.channels
     metadata = audio_metadata(output.format, rate, channels, speech.duration_seconds)

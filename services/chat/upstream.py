@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, AsyncIterable
 
 import grpc
-import numpy as np
 from grpc_status import rpc_status
 
 from speechmesh.clients.config import ClientConfig, ServiceTarget
@@ -55,6 +54,15 @@ def relayed(error: grpc.aio.AioRpcError, service: str) -> errors.SpeechmeshError
     return relayed_error
 
 
+def _linear16(text: str, voice: str, model: str, sample_rate: int) -> tts_pb2.SynthesizeRequest:
+    return tts_pb2.SynthesizeRequest(
+        text=text,
+        voice=voice,
+        model=model,
+        output=common_pb2.AudioOutputSpec(encoding=common_pb2.LINEAR16, sample_rate_hertz=sample_rate),
+    )
+
+
 class Upstream:
     def __init__(self, stt: ServiceTarget | None, tts: ServiceTarget | None) -> None:
         self._config = ClientConfig(stt=stt, tts=tts)
@@ -80,19 +88,11 @@ class Upstream:
 
     async def speak(self, text: str, voice: str, model: str, sample_rate: int) -> tuple[Pcm, tts_pb2.SynthesisResult]:
         """`text` spoken as mono PCM at `sample_rate`, and what spoke it."""
-        tts = self._tts()
-        request = tts_pb2.SynthesizeRequest(
-            text=text,
-            voice=voice,
-            model=model,
-            output=common_pb2.AudioOutputSpec(encoding=common_pb2.LINEAR16, sample_rate_hertz=sample_rate),
-        )
         try:
-            audio, result = await tts.synthesize(request)
+            audio, result = await self._tts().synthesize(_linear16(text, voice, model, sample_rate))
         except grpc.aio.AioRpcError as error:
             raise relayed(error, "tts") from None
-        samples = np.frombuffer(audio, "<i2").astype(np.float32) / 32768.0
-        return Pcm(samples, sample_rate), result
+        return Pcm.from_linear16(audio, sample_rate), result
 
     async def speak_streaming(
         self, text: str, voice: str, model: str, sample_rate: int
@@ -100,14 +100,8 @@ class Upstream:
         """What will speak `text`, and its mono PCM at `sample_rate` piece by piece as the
         TTS service synthesizes it (its first piece is a short one: the first audio sooner).
         Closing the generator cancels the synthesis."""
-        request = tts_pb2.SynthesizeRequest(
-            text=text,
-            voice=voice,
-            model=model,
-            output=common_pb2.AudioOutputSpec(encoding=common_pb2.LINEAR16, sample_rate_hertz=sample_rate),
-        )
         try:
-            plan, chunks = await self._tts().stream(request)
+            plan, chunks = await self._tts().stream(_linear16(text, voice, model, sample_rate))
         except grpc.aio.AioRpcError as error:
             raise relayed(error, "tts") from None
 
@@ -119,7 +113,7 @@ class Upstream:
                     whole = len(data) - len(data) % 2
                     carry = data[whole:]
                     if whole:
-                        yield Pcm(np.frombuffer(data[:whole], "<i2").astype(np.float32) / 32768.0, sample_rate)
+                        yield Pcm.from_linear16(data[:whole], sample_rate)
             except grpc.aio.AioRpcError as error:
                 raise relayed(error, "tts") from None
             finally:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from services.chat import prompt
@@ -82,7 +82,7 @@ class VoiceChat:
             raise InvalidArgument(
                 f"'system_prompt' is longer than {prompt.SYSTEM_PROMPT_MAX_CHARS} characters.", param="system_prompt"
             )
-        _, model = self._models.get("")
+        model_id, model = self._models.get("")
         heard = await self._hear(config, audio)
         yield chat_pb2.VoiceChatResponse(
             transcript=chat_pb2.VoiceChatTranscript(
@@ -123,7 +123,7 @@ class VoiceChat:
                     language=reply_language,
                     voice=speech.voice,
                     tts_model=speech.tts_model,
-                    model=self._models.default_model,
+                    model=model_id,
                 )
             )
         finally:
@@ -255,7 +255,6 @@ class _Speech:
             channels=output.channels,
             bitrate_kbps=output.bitrate_kbps,
         )
-        self._send: Callable[[bytes], None] = self._chunk
 
     def say(self, sentence: str | None) -> None:
         self._sentences.put_nowait(sentence)
@@ -270,8 +269,8 @@ class _Speech:
             # The first sentence tells which voice and model speak (an alias resolved).
             self.voice, self.tts_model = plan.voice or self.voice, plan.model or self.tts_model
             async for pcm in pieces:
-                self._send(self._encoder.feed(pcm))
-        self._send(self._encoder.finish())
+                self._chunk(self._encoder.feed(pcm))
+        self._chunk(self._encoder.finish())
         encoder = self._encoder
         metadata = audio_metadata(encoder.format, encoder.sample_rate, encoder.channels, encoder.duration_seconds)
         self._out.put_nowait(chat_pb2.VoiceChatResponse(audio=common_pb2.AudioResponse(metadata=metadata)))
@@ -289,10 +288,3 @@ def _history(config: chat_pb2.VoiceChatConfig) -> list[Message]:
             )
         history.append(Message(message.role, message.content))
     return history
-
-
-async def chunks(source: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
-    """The non-empty chunks of `source`."""
-    async for chunk in source:
-        if chunk:
-            yield chunk

@@ -31,6 +31,11 @@ class Pcm:
         samples = np.asarray(self.samples, np.float32)
         return samples if samples.ndim == 1 else samples.mean(axis=1)
 
+    @classmethod
+    def from_linear16(cls, data: bytes, sample_rate: int) -> Pcm:
+        """Mono PCM from raw signed 16-bit little-endian bytes: the inverse of `to_int16`."""
+        return cls(np.frombuffer(data, "<i2").astype(np.float32) / 32768.0, sample_rate)
+
     def to_int16(self) -> np.ndarray:
         """Interleaved-ready int16 array shaped (frames, channels)."""
         samples = self.samples if self.samples.ndim == 2 else self.samples[:, None]
