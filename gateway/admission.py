@@ -84,6 +84,17 @@ class Ticket:
         """Headers for the response, whatever it turns out to be ({"X-Model": "kokoro"})."""
         self.headers.update(headers)
 
+    def headers_for(self, status: int) -> dict[str, str]:
+        """The headers of a response of `status`: an error is charged nothing and says so,
+        with the balance its hold went back to."""
+        if status < 400 or self.bill is None or "X-Credits-Used" not in self.headers:
+            return self.headers
+        headers = {**self.headers, "X-Credits-Used": "0"}
+        hold = self.bill.hold
+        if hold is not None:
+            headers["X-Credits-Remaining"] = str(hold.balance + hold.amount)
+        return headers
+
     async def meter(
         self,
         unit: str,
@@ -169,7 +180,7 @@ class AdmissionMiddleware:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 headers["X-Request-Id"] = request_id
-                for name, value in (ticket.headers if ticket else {}).items():
+                for name, value in (ticket.headers_for(message["status"]) if ticket else {}).items():
                     headers[name] = value
             await send(message)
             # Counted once sent: a server whose send fails on a disconnect did not deliver it.

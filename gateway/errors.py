@@ -37,8 +37,14 @@ ERROR_BY_STATUS: dict[grpc.StatusCode, tuple[int, str]] = {
     grpc.StatusCode.UNAVAILABLE: (503, "model_loading"),
     grpc.StatusCode.DEADLINE_EXCEEDED: (504, "timeout"),
 }
-# A reason that names the failure more precisely than its status code does.
-ERROR_BY_REASON: dict[str, tuple[int, str]] = {"FILE_TOO_LARGE": (413, "file_too_large")}
+# A reason that names the failure more precisely than its status code does. A model at
+# capacity is the page's 503 (its one code for "retry in a few seconds"), told apart by
+# the field `reason: overloaded`, with `Retry-After` from the service's queue.
+OVERLOADED = "OVERLOADED"
+ERROR_BY_REASON: dict[str, tuple[int, str]] = {
+    "FILE_TOO_LARGE": (413, "file_too_large"),
+    OVERLOADED: (503, "model_loading"),
+}
 INTERNAL = (500, "internal_error")
 # Every status a speechmesh service sends carries an ErrorInfo. These, without one, come
 # from gRPC itself: INTERNAL or UNKNOWN when a connection is lost mid-call (a service that
@@ -83,7 +89,8 @@ class RpcFailure:
     code: str
     message: str
     fields: dict[str, str]
-    unavailable: bool  # the upstream is down or starting: worth a retry later
+    unavailable: bool  # the upstream is down, starting or at capacity: worth a retry later
+    retry_after: int | None = None  # seconds, when the upstream said (a model at capacity)
 
 
 def rpc_failure(error: grpc.aio.AioRpcError) -> RpcFailure:
@@ -100,19 +107,27 @@ def rpc_failure(error: grpc.aio.AioRpcError) -> RpcFailure:
     status, code = ERROR_BY_REASON.get(info.reason if info else "") or ERROR_BY_STATUS.get(grpc_code, INTERNAL)
     message = error.details() or ""
     unavailable = grpc_code is grpc.StatusCode.UNAVAILABLE
+    retry_after = None
+    if info is not None and info.reason == OVERLOADED:
+        unavailable = True
+        seconds = fields.pop("retry_after_seconds", "")
+        retry_after = max(1, int(seconds)) if seconds.isdigit() else 1
+        fields["reason"] = "overloaded"
     if unavailable and info is None:
         message = "The upstream service is not reachable yet; retry in a few seconds."
     elif (status, code) == INTERNAL:
         log.error("upstream error %s: %s", grpc_code.name, message, extra={"grpc_code": grpc_code.name})
         message = "Internal server error; please retry later."
         fields = {}
-    return RpcFailure(status, code, message, fields, unavailable)
+    return RpcFailure(status, code, message, fields, unavailable, retry_after)
 
 
 def rpc_error_response(error: grpc.aio.AioRpcError, request: Request) -> JSONResponse:
     failure = rpc_failure(error)
     headers = None
-    if failure.unavailable:
+    if failure.retry_after is not None:
+        headers = {"Retry-After": str(failure.retry_after)}
+    elif failure.unavailable:
         # How long until the upstream should be back, from its watched health.
         headers = {"Retry-After": str(request.app.state.mesh.availability.retry_after(called()))}
     return error_response(failure.status, failure.code, failure.message, failure.fields, headers)

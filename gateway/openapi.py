@@ -49,7 +49,7 @@ RATE_LIMIT_HEADERS = {
     },
 }
 CREDIT_HEADERS = {
-    "X-Credits-Used": {"description": "Credits this request is charged if it completes.", **_INTEGER},
+    "X-Credits-Used": {"description": "Credits this request is charged if it completes; 0 on an error.", **_INTEGER},
     "X-Credits-Remaining": {"description": "The key's balance after this request.", **_INTEGER},
 }
 

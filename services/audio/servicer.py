@@ -17,10 +17,10 @@ from services.audio.registry import NO_WEIGHTS
 from services.audio.settings import AudioSettings
 from services.audio.voices import TargetVoices
 from speechmesh.common import limits
-from speechmesh.common.errors import InvalidArgument, ModelUnavailable, SpeechmeshError
+from speechmesh.common.errors import InvalidArgument, ModelUnavailable
 from speechmesh.convert import audio_metadata, output_spec
 from speechmesh.runtime.blocking import Blocking
-from speechmesh.runtime.refusals import drain, refusing
+from speechmesh.runtime.refusals import refusing, refusing_unary
 from speechmesh.runtime.uploads import read_audio
 from speechmesh.v1 import audio_pb2, audio_pb2_grpc, common_pb2
 
@@ -81,15 +81,18 @@ class AudioServicer(audio_pb2_grpc.AudioServicer):
             raise InvalidArgument(f"The first {field} message must carry the config.")
         return first.config
 
-    async def _process(self, messages: AsyncIterator[Any], limit: int, work: Callable[..., T], *args: object) -> T:
-        with await read_audio(messages, limit, "file") as upload:
-            return await self._blocking.run(work, upload, *args)
+    async def _process(
+        self, messages: AsyncIterator[Any], limit: int, model: str, work: Callable[..., T], *args: object
+    ) -> T:
+        async with self._blocking.admit(model):
+            with await read_audio(messages, limit, "file") as upload:
+                return await self._blocking.run(work, upload, *args)
 
     async def _answer(
         self, messages: AsyncIterator[Any], limit: int, model: str, work: Callable[..., Result], *args: object
     ) -> AsyncIterator[audio_pb2.ProcessedAudio]:
         """The upload through `work(upload, *args)`, its one result sent in chunks."""
-        for message in _sent(await self._process(messages, limit, work, *args), model):
+        for message in _sent(await self._process(messages, limit, model or "convert", work, *args), model):
             yield message
 
     async def _voice(self, upload: IO[bytes], voice: str, model: str) -> Voice:
@@ -156,7 +159,7 @@ class AudioServicer(audio_pb2_grpc.AudioServicer):
         delivery = _delivery(config.output, "wav")
         bounds = self._bounds(config.max_seconds, self._settings.max_audio_seconds)
         result = await self._process(
-            messages, limits.AUDIO_UPLOAD_MAX_BYTES, pipeline.separate, engine, stems, delivery, bounds
+            messages, limits.AUDIO_UPLOAD_MAX_BYTES, model, pipeline.separate, engine, stems, delivery, bounds
         )
         try:
             for produced in result.outputs:
@@ -165,17 +168,16 @@ class AudioServicer(audio_pb2_grpc.AudioServicer):
         finally:
             result.close()
 
+    @refusing_unary
     async def Analyze(
         self, request_iterator: AsyncIterator[audio_pb2.AnalyzeRequest], context: grpc.aio.ServicerContext
     ) -> audio_pb2.AnalyzeResponse:
         messages = aiter(request_iterator)
         await self._config(messages, "Analyze")
-        try:
-            _, analyzer = self._engines.analyzers.get("")
-        except SpeechmeshError:
-            await drain(messages)
-            raise
-        analysis, seconds = await self._process(messages, limits.AUDIO_UPLOAD_MAX_BYTES, pipeline.analyze, analyzer)
+        model, analyzer = self._engines.analyzers.get("")
+        analysis, seconds = await self._process(
+            messages, limits.AUDIO_UPLOAD_MAX_BYTES, model, pipeline.analyze, analyzer
+        )
         return audio_pb2.AnalyzeResponse(
             key=analysis.key,
             scale=analysis.scale,
@@ -217,9 +219,10 @@ class AudioServicer(audio_pb2_grpc.AudioServicer):
         model, _ = self._engines.converters.get(config.model)
         delivery = _delivery(config.output, "wav")
         bounds = self._bounds(config.max_seconds, self._settings.max_speech_seconds)
-        with await read_audio(messages, limits.SPEECH_UPLOAD_MAX_BYTES, "file") as upload:
-            voice = await self._voice(upload, config.target_voice, model)
-            result = await self._blocking.run(pipeline.voice_convert, upload, voice, delivery, bounds)
+        async with self._blocking.admit(model):
+            with await read_audio(messages, limits.SPEECH_UPLOAD_MAX_BYTES, "file") as upload:
+                voice = await self._voice(upload, config.target_voice, model)
+                result = await self._blocking.run(pipeline.voice_convert, upload, voice, delivery, bounds)
         for message in _sent(result, model):
             yield message
 
@@ -246,10 +249,11 @@ class AudioServicer(audio_pb2_grpc.AudioServicer):
         delivery = _delivery(config.output, "input")
         bounds = self._bounds(config.max_seconds, self._settings.max_speech_seconds)
         emotion = EMOTIONS[config.emotion]
-        with await read_audio(messages, limits.SPEECH_UPLOAD_MAX_BYTES, "file") as upload:
-            voice = await self._voice(upload, config.voice, "") if config.voice else None
-            work = (pipeline.restyle, upload, restyler, emotion, speed, voice, delivery, bounds)
-            result = await self._blocking.run(*work)
+        async with self._blocking.admit(model):
+            with await read_audio(messages, limits.SPEECH_UPLOAD_MAX_BYTES, "file") as upload:
+                voice = await self._voice(upload, config.voice, "") if config.voice else None
+                work = (pipeline.restyle, upload, restyler, emotion, speed, voice, delivery, bounds)
+                result = await self._blocking.run(*work)
         for message in _sent(result, model):
             yield message
 

@@ -51,7 +51,7 @@ def _add_servicers(settings: ChatSettings, server: grpc.aio.Server, engines: Cha
         engines.voice_meters,
         TranslateLimits(settings.max_translate_seconds, settings.stt_model),
     )
-    chat_pb2_grpc.add_ChatServicer_to_server(ChatServicer(voice_chat, translator), server)
+    chat_pb2_grpc.add_ChatServicer_to_server(ChatServicer(voice_chat, translator, blocking), server)
 
 
 def spec(settings: ChatSettings) -> runtime.ServiceSpec:

@@ -13,6 +13,7 @@ from services.chat.voice_chat import VoiceChat
 from speechmesh.common import limits
 from speechmesh.common.errors import InvalidArgument, PayloadTooLarge
 from speechmesh.convert import output_spec
+from speechmesh.runtime.blocking import Blocking
 from speechmesh.runtime.refusals import refusing
 from speechmesh.runtime.uploads import read_audio
 from speechmesh.v1 import chat_pb2, chat_pb2_grpc
@@ -43,9 +44,12 @@ async def _audio(messages: AsyncIterator[Any]) -> AsyncIterator[bytes]:
 
 
 class ChatServicer(chat_pb2_grpc.ChatServicer):
-    def __init__(self, voice_chat: VoiceChat, translator: SpeechTranslator) -> None:
+    def __init__(self, voice_chat: VoiceChat, translator: SpeechTranslator, blocking: Blocking) -> None:
+        """`blocking` admits calls: gated per pipeline, not per model, since a turn's cost is
+        mostly its STT and TTS calls (gated in their own services) around one language model."""
         self._voice_chat = voice_chat
         self._translator = translator
+        self._blocking = blocking
 
     @refusing
     async def VoiceChat(
@@ -53,8 +57,9 @@ class ChatServicer(chat_pb2_grpc.ChatServicer):
     ) -> AsyncIterator[chat_pb2.VoiceChatResponse]:
         config = await _config(request_iterator)
         output = output_spec(config.output, default="mp3")
-        async for response in self._voice_chat.turn(config, _audio(request_iterator), output):
-            yield response
+        async with self._blocking.admit("voice-chat"):
+            async for response in self._voice_chat.turn(config, _audio(request_iterator), output):
+                yield response
 
     @refusing
     async def SpeechTranslate(
@@ -62,6 +67,7 @@ class ChatServicer(chat_pb2_grpc.ChatServicer):
     ) -> AsyncIterator[chat_pb2.SpeechTranslateResponse]:
         config = await _config(request_iterator)
         output = output_spec(config.output, default="mp3")
-        with await read_audio(request_iterator, limits.AUDIO_UPLOAD_MAX_BYTES, "file") as upload:
-            async for response in self._translator.translate(config, upload, output):
-                yield response
+        async with self._blocking.admit("speech-translate"):
+            with await read_audio(request_iterator, limits.AUDIO_UPLOAD_MAX_BYTES, "file") as upload:
+                async for response in self._translator.translate(config, upload, output):
+                    yield response

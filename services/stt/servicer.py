@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
@@ -17,6 +18,7 @@ from services.stt.settings import SttSettings
 from speechmesh.common import limits
 from speechmesh.common.audio.resample import PcmStreamResampler
 from speechmesh.common.errors import InvalidArgument
+from speechmesh.runtime import metrics
 from speechmesh.runtime.blocking import Blocking
 from speechmesh.runtime.refusals import refusing_unary
 from speechmesh.runtime.uploads import read_audio
@@ -115,8 +117,11 @@ class SpeechToTextServicer(stt_pb2_grpc.SpeechToTextServicer):
         bounds = self._bounds_for(first.config.max_seconds)
         model, recognizer = self._engines.recognizers.get(ALIASES.get(first.config.model, first.config.model))
         diarizer = self._engines.diarizer() if request.diarize else None
-        with await read_audio(messages, limits.STT_UPLOAD_MAX_BYTES, "file") as upload:
-            transcript = await self._blocking.run(transcribe_file, recognizer, diarizer, upload, request, bounds)
+        async with self._blocking.admit(model):
+            started = time.perf_counter()
+            with await read_audio(messages, limits.STT_UPLOAD_MAX_BYTES, "file") as upload:
+                transcript = await self._blocking.run(transcribe_file, recognizer, diarizer, upload, request, bounds)
+        metrics.observe_real_time_factor("stt", model, time.perf_counter() - started, transcript.duration)
         return _response(model, transcript, language_given=bool(request.options.language))
 
     def _bounds_for(self, max_seconds: float) -> FileBounds:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import AsyncIterator
 
 import grpc
@@ -16,6 +17,7 @@ from speechmesh.common import limits
 from speechmesh.common.chunks import chunked
 from speechmesh.common.errors import InvalidArgument
 from speechmesh.convert import ENUM_BY_GENDER, GENDER_BY_ENUM, audio_metadata, output_spec
+from speechmesh.runtime import metrics
 from speechmesh.runtime.blocking import Blocking
 from speechmesh.runtime.refusals import refusing
 from speechmesh.runtime.uploads import read_audio
@@ -88,10 +90,11 @@ class TextToSpeechServicer(tts_pb2_grpc.TextToSpeechServicer):
         validate_text(config.text)
         output = output_spec(config.output, default="mp3")
         model, cloner = self._engines.cloner(config.model)
-        with await read_audio(messages, limits.CLONE_REFERENCE_MAX_BYTES, "reference_audio") as reference:
-            clone = await self._blocking.run(
-                clone_speech, cloner, reference, config.text, config.language, output, self._clone_reference_seconds
-            )
+        async with self._blocking.admit(model):
+            with await read_audio(messages, limits.CLONE_REFERENCE_MAX_BYTES, "reference_audio") as reference:
+                clone = await self._blocking.run(
+                    clone_speech, cloner, reference, config.text, config.language, output, self._clone_reference_seconds
+                )
         for chunk in chunked(clone.audio):
             yield tts_pb2.SynthesizeResponse(audio_content=chunk)
         result = clone.result
@@ -121,12 +124,16 @@ class TextToSpeechServicer(tts_pb2_grpc.TextToSpeechServicer):
         )
         first_piece = self._engines.first_piece(plan.model) if stream else None
         synthesis = EncodedSynthesis(plan, output, first_piece=first_piece)
-        yield tts_pb2.SynthesizeResponse(
-            plan=tts_pb2.SynthesisPlan(model=plan.model, voice=plan.voice.id, language=plan.language)
-        )
-        async for chunk in self._blocking.iterate(iter(synthesis)):
-            yield tts_pb2.SynthesizeResponse(audio_content=chunk)
+        # Admitted before the plan leaves, so a refusal is the call's only answer.
+        async with self._blocking.admit(plan.model):
+            started = time.perf_counter()
+            yield tts_pb2.SynthesizeResponse(
+                plan=tts_pb2.SynthesisPlan(model=plan.model, voice=plan.voice.id, language=plan.language)
+            )
+            async for chunk in self._blocking.iterate(iter(synthesis)):
+                yield tts_pb2.SynthesizeResponse(audio_content=chunk)
         encoder = synthesis.encoder
+        metrics.observe_real_time_factor("tts", plan.model, time.perf_counter() - started, encoder.duration_seconds)
         yield tts_pb2.SynthesizeResponse(
             result=tts_pb2.SynthesisResult(
                 audio=audio_metadata(output.format, encoder.sample_rate, encoder.channels, encoder.duration_seconds),

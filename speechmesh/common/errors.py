@@ -63,6 +63,21 @@ class UpstreamUnavailable(SpeechmeshError):
     reason = "UPSTREAM_UNAVAILABLE"
 
 
+class Overloaded(SpeechmeshError):
+    """The model has as much work running and queued as it may take; retry after
+    `retry_after_seconds` (derived from the queue ahead)."""
+
+    reason = "OVERLOADED"
+
+    def __init__(self, model: str, retry_after_seconds: int) -> None:
+        super().__init__(
+            f"Model '{model}' is at capacity; retry in {retry_after_seconds} s.",
+            model=model,
+            retry_after_seconds=str(retry_after_seconds),
+        )
+        self.retry_after_seconds = retry_after_seconds
+
+
 class PayloadTooLarge(SpeechmeshError):
     """Input exceeds the method's size limit."""
 

@@ -24,6 +24,12 @@ class ServiceSettings(BaseSettings):
         ge=1,
         description="Threads that run CPU-bound engine calls off the event loop.",
     )
+    max_in_flight: int = Field(
+        0, ge=0, description="Calls of one model that run at once; 0: as many as `workers` (runtime/admission.py)."
+    )
+    max_queued: int = Field(
+        8, ge=0, description="Calls of one model that may wait for a turn; more are refused at once (OVERLOADED)."
+    )
     grace_seconds: float = Field(10.0, ge=0, description="How long in-flight calls may finish after SIGTERM.")
     log_level: str = Field("INFO", description="Python logging level name.")
     log_json: bool = Field(True, description="One JSON object per log line.")

@@ -22,6 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 from speechmesh.common import cancel
+from speechmesh.runtime.admission import Admission
 
 T = TypeVar("T")
 
@@ -29,8 +30,15 @@ _DONE = object()
 
 
 class Blocking:
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, admission: Admission | None = None) -> None:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="engine")
+        self._admission = admission
+
+    def admit(self, model: str) -> contextlib.AbstractAsyncContextManager[None]:
+        """A turn of `model`'s work (`Admission.admit`); unbounded for a pool without one."""
+        if self._admission is None:
+            return contextlib.nullcontext()
+        return self._admission.admit(model)
 
     async def run(self, fn: Callable[..., T], *args: object) -> T:
         """`fn(*args)` in the pool; cancelling the awaiting task trips its token."""

@@ -28,9 +28,10 @@ from prometheus_client import start_http_server
 
 from speechmesh.common import tracing as common_tracing
 from speechmesh.common.logging import configure_logging
-from speechmesh.common.models import ModelCard
+from speechmesh.common.models import ModelCard, ModelState
 from speechmesh.common.settings import ServiceSettings
-from speechmesh.runtime import numba_cache
+from speechmesh.runtime import metrics, numba_cache
+from speechmesh.runtime.admission import Admission
 from speechmesh.runtime.blocking import Blocking
 from speechmesh.runtime.catalog import ModelCatalogServicer
 from speechmesh.runtime.interceptor import ServiceInterceptor
@@ -85,7 +86,8 @@ async def create_server(
 ) -> tuple[grpc.aio.Server, int]:
     """Starts the service on `settings.host:settings.port` and returns it with its port.
     Spans go to `tracer_provider`, or to the one `settings.tracing` makes."""
-    blocking = Blocking(settings.workers)
+    in_flight = settings.max_in_flight or settings.workers
+    blocking = Blocking(settings.workers, Admission(spec.name, in_flight, settings.max_queued))
     ready = asyncio.Event()
     own = spec.service_names
     interceptor = ServiceInterceptor(spec.name, gated=own, measured=(*own, CATALOG_SERVICE), ready=ready)
@@ -103,6 +105,7 @@ async def create_server(
     port = server.add_insecure_port(f"{settings.host}:{settings.port}")
     for name in ("", *own):
         await health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    metrics.SERVICE_READY.labels(spec.name).set(0)
     await server.start()
 
     async def load() -> None:
@@ -116,6 +119,9 @@ async def create_server(
         for name in ("", *own):
             await health.set(name, health_pb2.HealthCheckResponse.SERVING)
         ready.set()
+        metrics.SERVICE_READY.labels(spec.name).set(1)
+        for card in engines.models():
+            metrics.MODEL_AVAILABLE.labels(spec.name, card.id).set(int(card.state is not ModelState.UNAVAILABLE))
         log.info("serving", extra={"service": spec.name, "port": port})
 
     _RUNNING[server] = _Running(health, blocking, asyncio.create_task(load()))

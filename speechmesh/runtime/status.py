@@ -24,6 +24,9 @@ STATUS_BY_ERROR: dict[type[errors.SpeechmeshError], grpc.StatusCode] = {
     errors.ModelLoading: grpc.StatusCode.UNAVAILABLE,
     errors.UpstreamUnavailable: grpc.StatusCode.UNAVAILABLE,
     errors.PayloadTooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    # Not UNAVAILABLE: clients' gRPC retry policy replays UNAVAILABLE at once, which would
+    # turn one refusal into a burst of them (speechmesh/clients/channels.py).
+    errors.Overloaded: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.Cancelled: grpc.StatusCode.CANCELLED,
 }
 
