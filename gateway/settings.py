@@ -18,6 +18,9 @@ class GatewaySettings(BaseSettings):
 
     host: str = Field("127.0.0.1", description="Address the HTTP server binds.")
     port: int = Field(8000, ge=0, le=65535, description="HTTP port.")
+    metrics_port: int = Field(
+        0, ge=0, le=65535, description="Prometheus /metrics port, never the API's (gateway/metrics.py); 0: none."
+    )
     database_path: Path = Field(Path("var/speechmesh.db"), description="SQLite file of the gateway's data.")
     database_url: str | None = Field(
         None,
@@ -128,8 +131,11 @@ class GatewaySettings(BaseSettings):
         "Unset: one is made and kept in the database.",
     )
     signed_url_seconds: int = Field(86400, gt=0, description="How long a signed URL (a voice preview) stays valid.")
-    tracing: Literal["none", "console"] = Field(
-        "none", description="OpenTelemetry spans of each request and its upstream calls: none or console."
+    tracing: Literal["none", "console", "otlp"] = Field(
+        "none", description="OpenTelemetry span export: none, console (stderr), or otlp (OTLP/gRPC to otlp_endpoint)."
+    )
+    otlp_endpoint: str = Field(
+        "", description="OTLP/gRPC collector (http://host:4317); unset: OTEL_EXPORTER_OTLP_ENDPOINT or localhost:4317."
     )
     log_level: str = Field("INFO", description="Python logging level name.")
     log_json: bool = Field(True, description="One JSON object per log line.")

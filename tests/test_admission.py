@@ -32,7 +32,7 @@ from speechmesh.runtime.server import stop_server
 from tests.conftest import running_gateway, running_service, wait_serving
 from tests.fakes import ScriptedRecognizer, ScriptedSynthesizer, scripted_registry, scripted_stt_engines
 
-PUBLIC = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+PUBLIC = {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 
 
 def _calls(dependant) -> set:

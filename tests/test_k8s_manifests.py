@@ -640,6 +640,13 @@ def test_gateway_is_one_http_replica_on_a_persistent_database(rendered: tuple[st
         str(Path(env["SPEECHMESH_GATEWAY_DATABASE_PATH"]).parent)
     }
     assert (env["SPEECHMESH_GATEWAY_HOST"], env["SPEECHMESH_GATEWAY_PORT"]) == ("0.0.0.0", "8000")
+    # Prometheus scrapes the gateway's own metrics port, which the Service does not expose.
+    metrics_port = env["SPEECHMESH_GATEWAY_METRICS_PORT"]
+    assert metrics_port != "8000"
+    assert deployment["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"] == metrics_port
+    assert int(metrics_port) in {p["containerPort"] for p in container["ports"]}
+    service_ports = {p["port"] for p in _named(objects, "Service", "gateway")["spec"]["ports"]}
+    assert int(metrics_port) not in service_ports
     database = Path(env["SPEECHMESH_GATEWAY_DATABASE_PATH"])
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
     volume = next(v for v in _pod(deployment)["volumes"] if v["name"] == mounts[str(database.parent)])
@@ -882,7 +889,7 @@ def test_image_installs_whisper_base_where_stt_reads_it() -> None:
     assert f"SPEECHMESH_STT_MODELS_DIR={models_dir}" in dockerfile
     assert f"COPY --from=build {models_dir} {models_dir}" in dockerfile
     (exposed,) = re.findall(r"^EXPOSE (.+)$", dockerfile, flags=re.MULTILINE)
-    assert {50051, 50052, 50053, 50054, 9101, 9102, 9103, 9104, 8000} <= {int(p) for p in exposed.split()}
+    assert {50051, 50052, 50053, 50054, 9100, 9101, 9102, 9103, 9104, 8000} <= {int(p) for p in exposed.split()}
 
 
 def test_image_carries_what_the_tts_engines_need() -> None:

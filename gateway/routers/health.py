@@ -1,4 +1,4 @@
-"""Liveness, readiness and Prometheus metrics; no auth.
+"""Liveness and readiness; no auth. (Metrics are on their own port: gateway/metrics.py.)
 
 The gateway is ready when it can serve: its database answers. A service that is down
 does not take the gateway out of rotation (its routes answer 503 with Retry-After while the
@@ -8,8 +8,7 @@ others serve); `/readyz` lists each capability's state and each endpoint's healt
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi.responses import JSONResponse
 
 router = APIRouter()
 
@@ -61,8 +60,3 @@ async def readiness(request: Request) -> JSONResponse:
         "upstreams": upstreams,
     }
     return JSONResponse(body, status_code=200 if database else 503)
-
-
-@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
-async def metrics() -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

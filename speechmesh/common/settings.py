@@ -33,6 +33,9 @@ class ServiceSettings(BaseSettings):
     grace_seconds: float = Field(10.0, ge=0, description="How long in-flight calls may finish after SIGTERM.")
     log_level: str = Field("INFO", description="Python logging level name.")
     log_json: bool = Field(True, description="One JSON object per log line.")
-    tracing: Literal["none", "console"] = Field(
-        "none", description="OpenTelemetry span export: none, or console (stderr)."
+    tracing: Literal["none", "console", "otlp"] = Field(
+        "none", description="OpenTelemetry span export: none, console (stderr), or otlp (OTLP/gRPC to otlp_endpoint)."
+    )
+    otlp_endpoint: str = Field(
+        "", description="OTLP/gRPC collector (http://host:4317); unset: OTEL_EXPORTER_OTLP_ENDPOINT or localhost:4317."
     )

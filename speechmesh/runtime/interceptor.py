@@ -148,9 +148,11 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             code = grpc.StatusCode.INTERNAL
             await abort(context, code, "Internal server error.", "INTERNAL", {})
         finally:
+            seconds = time.perf_counter() - started
             metrics.RPC_IN_FLIGHT.labels(*labels).dec()
             metrics.RPC_TOTAL.labels(*labels, code.name).inc()
-            metrics.RPC_SECONDS.labels(*labels).observe(time.perf_counter() - started)
+            metrics.RPC_SECONDS.labels(*labels).observe(seconds)
+            log.info("rpc", extra={"method": method, "code": code.name, "seconds": round(seconds, 4)})
 
     @staticmethod
     def _wrap(

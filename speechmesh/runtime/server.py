@@ -76,6 +76,7 @@ class _Running:
     health: HealthServicer
     blocking: Blocking
     loading: asyncio.Task[None]
+    tracer_provider: TracerProvider | None  # made here from the settings: shut down with the server
 
 
 _RUNNING: weakref.WeakKeyDictionary[grpc.aio.Server, _Running] = weakref.WeakKeyDictionary()
@@ -91,8 +92,10 @@ async def create_server(
     ready = asyncio.Event()
     own = spec.service_names
     interceptor = ServiceInterceptor(spec.name, gated=own, measured=(*own, CATALOG_SERVICE), ready=ready)
-    provider = tracer_provider or common_tracing.tracer_provider(settings.tracing, spec.name)
-    server = grpc.aio.server(interceptors=[interceptor, *tracing_interceptors(provider)], options=_SERVER_OPTIONS)
+    provider = tracer_provider or common_tracing.tracer_provider(settings.tracing, spec.name, settings.otlp_endpoint)
+    # Tracing outermost: the call's span is current inside ServiceInterceptor, so its log
+    # lines carry the trace id.
+    server = grpc.aio.server(interceptors=[*tracing_interceptors(provider), interceptor], options=_SERVER_OPTIONS)
 
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
@@ -124,7 +127,8 @@ async def create_server(
             metrics.MODEL_AVAILABLE.labels(spec.name, card.id).set(int(card.state is not ModelState.UNAVAILABLE))
         log.info("serving", extra={"service": spec.name, "port": port})
 
-    _RUNNING[server] = _Running(health, blocking, asyncio.create_task(load()))
+    own_provider = provider if tracer_provider is None else None
+    _RUNNING[server] = _Running(health, blocking, asyncio.create_task(load()), own_provider)
     return server, port
 
 
@@ -137,6 +141,7 @@ async def stop_server(server: grpc.aio.Server, grace: float) -> None:
     await server.stop(grace)
     if running is not None:
         running.blocking.shutdown()
+        common_tracing.shut_down(running.tracer_provider)
 
 
 async def serve(spec: ServiceSpec, settings: ServiceSettings, engines: EngineSet) -> None:
