@@ -14,6 +14,7 @@ from typing import Protocol
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.store.finishing import finishing
 from gateway.store.tables import clone_audit
 
 
@@ -35,6 +36,7 @@ class CloneAudit(Protocol):
     async def records(self, key_id: int) -> list[CloneRecord]: ...
 
 
+@finishing
 class SqlCloneAudit:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine

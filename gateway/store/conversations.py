@@ -19,6 +19,7 @@ from typing import Protocol
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.store.finishing import finishing
 from gateway.store.results import new_id, valid_id
 from gateway.store.tables import conversation_messages, conversations
 
@@ -59,6 +60,7 @@ def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+@finishing
 class SqlConversationStore:
     """Conversations in the gateway's database.
 

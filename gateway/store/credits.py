@@ -11,6 +11,7 @@ same transactions as the task's own rows (`keep_hold`, `settle_hold`, `release_h
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from typing import Protocol
 from sqlalchemy import Update, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from gateway.store.finishing import finishing, own_cancellation
 from gateway.store.tables import credit_balances, credit_holds, credit_ledger
 
 
@@ -73,9 +75,12 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+@finishing
 class SqlCreditStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        # Holds being given back for callers who left while they were taken.
+        self._returns: set[asyncio.Task[None]] = set()
 
     async def balance(self, key_id: int) -> int:
         async with self._engine.connect() as connection:
@@ -89,7 +94,24 @@ class SqlCreditStore:
             await _record(connection, key_id, "grant", amount, "", note)
             return await _balance(connection, key_id)
 
+    @own_cancellation
     async def hold(self, key_id: int, amount: int, route: str, expires_in: float | None) -> Hold:
+        taking = asyncio.ensure_future(self._hold(key_id, amount, route, expires_in))
+        try:
+            return await asyncio.shield(taking)
+        except asyncio.CancelledError:
+            # The caller left while its hold was being taken: nobody will settle it.
+            taking.add_done_callback(self._give_back)
+            raise
+
+    def _give_back(self, taking: asyncio.Future[Hold]) -> None:
+        if taking.cancelled() or taking.exception() is not None:
+            return
+        returning = asyncio.ensure_future(self.release(taking.result().id))
+        self._returns.add(returning)
+        returning.add_done_callback(self._returns.discard)
+
+    async def _hold(self, key_id: int, amount: int, route: str, expires_in: float | None) -> Hold:
         hold_id = secrets.token_hex(16)
         async with self._engine.begin() as connection:
             left = (

@@ -18,6 +18,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.store.finishing import finishing
 from gateway.store.tables import api_keys, url_signing_secret
 
 KEY_PREFIX = "sk-tts-"
@@ -68,6 +69,7 @@ _COLUMNS = (
 )
 
 
+@finishing
 class SqlKeyStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine

@@ -21,6 +21,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.store.blobs import BlobStore
+from gateway.store.finishing import finishing
 from gateway.store.tables import results
 
 _ID = re.compile(r"^[a-z]{2,16}_[A-Za-z0-9_-]{32}$")
@@ -60,6 +61,7 @@ class ResultStore(Protocol):
         """Deletes expired results; how many."""
 
 
+@finishing
 class SqlResultStore:
     """Metadata in the gateway's database, bytes in a `BlobStore`."""
 

@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.store.credits import keep_hold, release_hold, settle_hold
+from gateway.store.finishing import finishing
 from gateway.store.tables import tasks
 
 QUEUED, RUNNING, SUCCESS, FAILED = "queued", "running", "success", "failed"
@@ -133,6 +134,7 @@ def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
 
 
+@finishing
 class SqlTaskStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine

@@ -13,6 +13,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.store.finishing import finishing
 from gateway.store.tables import webhook_secrets
 
 
@@ -28,6 +29,7 @@ class WebhookSecrets(Protocol):
         """A new secret for the key (the old one stops verifying)."""
 
 
+@finishing
 class SqlWebhookSecrets:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
