@@ -8,6 +8,7 @@ import contextlib
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -30,7 +31,7 @@ async def bench_key(database: Path, plan: str = "internal") -> str:
 
 
 @contextlib.asynccontextmanager
-async def gateway_client(timeout: float = 600, **settings: object) -> AsyncIterator[httpx.AsyncClient]:
+async def gateway_client(timeout: float = 600, **settings: Any) -> AsyncIterator[httpx.AsyncClient]:
     """An authenticated client of a gateway with these settings (tts_address=..., tts_routes=...)."""
     with tempfile.TemporaryDirectory() as folder:
         database = Path(folder) / "bench.db"

