@@ -100,15 +100,16 @@ run: proto models
 # The mesh under load, as `make run` starts it (the services the bench needs, on free ports):
 # per-request overhead, streaming first audio, 1-32 clients, CPU and memory; ~6 minutes on 2
 # cores, BENCH_ARGS=--quick ~2. Rewrites its section of docs/performance.md (--no-docs: print only).
-# Its speech is a LibriVox clip from pocketsphinx-testdata, as the tests' is.
+# Its speech is a LibriVox clip from pocketsphinx-testdata, as the tests' is; Asterisk's French
+# prompts (8 kHz, with their transcripts) are bench/stt_fidelity.py's second language.
 BENCH_ARGS ?=
-bench: TEST_APT_PACKAGES := pocketsphinx-testdata
+bench: TEST_APT_PACKAGES := pocketsphinx-testdata asterisk-core-sounds-fr-wav asterisk-core-sounds-fr
 bench: proto models
 	$(BIN)/python bench/load.py $(BENCH_ARGS)
 
 # CI (.ci/run) installs and tests every engine, XTTS included.
 test lint: CI_EXTRAS := all
-test lint: TEST_APT_PACKAGES := postgresql redis-server pocketsphinx-testdata
+test lint: TEST_APT_PACKAGES := postgresql redis-server pocketsphinx-testdata asterisk-core-sounds-fr-wav
 
 # Two processes: much of the suite waits (service restarts, reconnect backoff, subprocesses),
 # so on 2 cores two workers finish sooner than one (docs/development.md, Suite time).

@@ -17,6 +17,22 @@ class WhisperSettings(BaseModel):
     compute_type: str = Field("int8", description="CTranslate2 compute type (int8, int8_float32, float32, ...).")
     device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="Where CTranslate2 runs the model.")
     beam_size: int = Field(5, ge=1, le=10, description="Beam width of the decoder.")
+    decoding: Literal["batched", "sequential"] = Field(
+        "batched",
+        description="batched: voice-activity chunks of at most 30 s decoded as text, batch_size at a time "
+        "(services/stt/engines/whisper_chunks.py); sequential: faster-whisper's timestamped 30 s windows, "
+        "whose beam search can skip speech (kept for comparison).",
+    )
+    batch_size: int = Field(
+        8,
+        ge=1,
+        le=64,
+        description="Batched decoding: chunks of a file encoded in one step, and the most chunks, of one file or of "
+        "concurrent calls, decoded together (services/stt/engines/whisper_batch.py).",
+    )
+    replicas: int = Field(
+        1, ge=1, le=16, description="CTranslate2 model replicas (num_workers): as many calls run at once."
+    )
 
 
 class StreamingSettings(BaseModel):
@@ -32,6 +48,10 @@ class SttSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="SPEECHMESH_STT_", env_nested_delimiter="__", extra="ignore")
 
     port: int = Field(50052, ge=0, le=65535, description="gRPC port; 0 picks a free one.")
+    # More calls than cores: Whisper decodes the chunks of concurrent calls together
+    # (engines/whisper_batch.py), which takes half the decoder time of one at a time, so
+    # four calls in flight finish sooner than two; each holds its decoded audio meanwhile.
+    workers: int = Field(4, ge=1, description="Threads that run engine calls; also the calls of a model at once.")
     engines: list[str] = Field(
         ["whisper", "faster-whisper", "whisper-small", "whisper-medium", "whisper-large-v3", "sensevoice"],
         description="Models to load, by id; one whose weights are missing is listed as unavailable.",

@@ -1,7 +1,9 @@
 """Whisper through faster-whisper (CTranslate2): transcription, translation, word times.
 
-One class serves every Whisper size; what differs is the folder it loads. Silero VAD
-runs inside faster-whisper and its timestamps are mapped back onto the original audio.
+One class serves every Whisper size; what differs is the folder it loads. By default
+audio is cut into voice-activity chunks decoded as text in batches
+(`whisper_chunks.py` says why: the sequential decoder's timestamps can skip speech);
+`decoding="sequential"` keeps faster-whisper's own `transcribe`, for comparison.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from services.stt.engines import whisper_chunks
+from services.stt.engines.whisper_batch import DecodeBatcher
 from services.stt.recognizer import RecognitionOptions, Segment, Transcript, Word
 from services.stt.settings import WhisperSettings
 from speechmesh.common.cancel import checkpoint
@@ -28,6 +32,7 @@ class WhisperRecognizer:
         self._model_dir = model_dir
         self._settings = settings
         self._model: WhisperModel | None = None
+        self._batcher: DecodeBatcher | None = None
         self._languages: tuple[str, ...] = ()
 
     def load(self) -> None:
@@ -45,7 +50,10 @@ class WhisperRecognizer:
             device=self._settings.device,
             compute_type=self._settings.compute_type,
             cpu_threads=self._settings.threads,
+            # Model replicas: calls on one replica wait for each other (whisper_chunks.py).
+            num_workers=self._settings.replicas,
         )
+        self._batcher = DecodeBatcher(self._model, self._settings.batch_size)
         self._languages = tuple(self._model.supported_languages if self._model.model.is_multilingual else ("en",))
 
     def warm_up(self) -> None:
@@ -67,6 +75,15 @@ class WhisperRecognizer:
             )
         if options.task == "translate" and not multilingual:
             raise InvalidArgument("This model is English-only and cannot translate; use a multilingual model.")
+        if self._settings.decoding == "batched":
+            assert self._batcher is not None
+            return whisper_chunks.transcribe(
+                self._model, self._batcher, audio, options, self._settings.beam_size, self._settings.batch_size
+            )
+        return self._sequential(audio, options)
+
+    def _sequential(self, audio: np.ndarray, options: RecognitionOptions) -> Transcript:
+        assert self._model is not None
         segments, info = self._model.transcribe(
             audio,
             language=options.language or None,
