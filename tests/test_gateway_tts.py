@@ -11,6 +11,9 @@ import numpy as np
 import pytest
 from prometheus_client import REGISTRY
 
+from services.tts import pipeline
+from speechmesh.common.cancel import checkpoint
+from speechmesh.common.errors import Cancelled
 from tests.conftest import decode, transcribe, word_error_rate
 
 pytestmark = pytest.mark.slow
@@ -112,7 +115,15 @@ async def test_a_listener_who_hangs_up_stops_synthesis(client, monkeypatch) -> N
             loop.call_soon_threadsafe(abandoned.set)
             raise
 
+    def between_pieces() -> None:
+        try:
+            checkpoint()
+        except Cancelled:  # the pipeline stopped before its next piece
+            loop.call_soon_threadsafe(abandoned.set)
+            raise
+
     monkeypatch.setattr(KokoroSynthesizer, "synthesize", counted)
+    monkeypatch.setattr(pipeline, "checkpoint", between_pieces)
     cancelled = {"service": "tts", "method": "SynthesizeStream", "code": "CANCELLED"}
     before = REGISTRY.get_sample_value("speechmesh_rpc_total", cancelled) or 0
     # Seven pieces, ~8 s of Kokoro on 2 cores: a hang-up after the first must not wait for them.
@@ -120,8 +131,9 @@ async def test_a_listener_who_hangs_up_stops_synthesis(client, monkeypatch) -> N
     async with client.stream("POST", "/v1/tts/", json=body) as reply:
         assert reply.status_code == 200
         await anext(reply.aiter_raw())
-    # No stopwatch: the call ends as cancelled, and the pipeline is closed inside a piece (no
-    # piece starts after that); the time limit only keeps a failure from hanging.
+    # No stopwatch: the call ends as cancelled, and the pipeline is closed inside a piece or
+    # stops at its check between pieces (no piece starts after either); the time limit only
+    # keeps a failure from hanging.
     try:
         async with asyncio.timeout(60):
             while (REGISTRY.get_sample_value("speechmesh_rpc_total", cancelled) or 0) == before:

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import pysbd
 import pytest
 
 from services.tts.language import detect_language
 from services.tts.registry import build_engines
 from services.tts.settings import TtsSettings
-from speechmesh.common.sentences import FIRST_PIECE_CHARS, MAX_CHARS, split_sentences
+from speechmesh.common import sentences
+from speechmesh.common.sentences import (
+    FIRST_PIECE_CHARS,
+    MAX_CHARS,
+    WINDOW_CHARS,
+    first_cut,
+    iter_sentences,
+    split_sentences,
+)
 
 KOKORO = ("en", "ja", "fr", "it", "es")
 
@@ -50,9 +59,30 @@ def test_a_stream_starts_with_a_short_piece() -> None:
     assert head + rest == japanese, "no space is put into Japanese"
 
 
+def test_a_first_piece_ends_at_a_clause_break_within_its_limit() -> None:
+    text = "Well, speech services are judged by how fast they answer the very first request."
+    assert split_sentences(text, first_piece=10)[:2] == ["Well,", text.removeprefix("Well, ")]
+    # Digit groups and clock times are no clause breaks.
+    assert first_cut("We sold 1,000 copies by 12:30 today and more after lunch.", 22) == "We sold 1,000 copies"
+
+
+def test_long_text_is_segmented_a_window_at_a_time(monkeypatch) -> None:
+    text = " ".join(f"Sentence {i} was read by Dr. Smith at 5 p.m. on the dot, she said." for i in range(80))
+    whole = [piece.strip() for piece in pysbd.Segmenter(language="en", clean=False).segment(text)]
+    assert len(text) > 4 * WINDOW_CHARS and split_sentences(text) == whole
+    segmenter = sentences._segmenter("en")
+    lengths: list[int] = []
+    segment = segmenter.segment
+    monkeypatch.setattr(segmenter, "segment", lambda window: lengths.append(len(window)) or segment(window))
+    assert next(iter_sentences(text)) == whole[0]
+    assert lengths == [WINDOW_CHARS], "the first sentence is ready after one window"
+
+
 def test_each_model_gets_its_first_piece_from_the_settings() -> None:
     engines = build_engines(TtsSettings())
-    assert (engines.first_piece("kokoro"), engines.first_piece("piper")) == (20, FIRST_PIECE_CHARS)
+    # The neural engines, whose time grows with the audio they make, start with shorter pieces.
+    assert max(engines.first_piece("kokoro"), engines.first_piece("piper")) < engines.first_piece("espeak")
+    assert engines.first_piece("espeak") == FIRST_PIECE_CHARS
     engines = build_engines(TtsSettings(stream_first_piece_chars={"piper": 0}))
     assert (engines.first_piece("piper"), engines.first_piece("kokoro")) == (0, FIRST_PIECE_CHARS)
     with pytest.raises(ValueError, match="greater than or equal to 0"):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import grpc
 import pytest
 
+from services.tts.pipeline import FIRST_BLOCK_SECONDS
+from services.tts.settings import TtsSettings
 from speechmesh.v1 import common_pb2, models_pb2, models_pb2_grpc, tts_pb2, tts_pb2_grpc
 from tests.conftest import decode
 
@@ -89,6 +91,38 @@ async def test_stream_sends_audio_sentence_by_sentence(tts_channel) -> None:
     assert messages[-1].HasField("result")
     samples, _ = decode(b"".join(m.audio_content for m in audio_messages))
     assert len(samples) / 22050 > 3.0
+
+
+async def test_a_stream_sends_its_first_words_before_the_rest_of_the_sentence(tts_channel, monkeypatch) -> None:
+    """The first audio of a stream is a few words of a long first sentence, and its first
+    block leaves encoded on its own: checked by what was synthesized and sent, not by a clock
+    (which two shared cores make flaky)."""
+    from services.tts.engines.piper import PiperSynthesizer
+
+    spoken: list[str] = []
+    synthesize = PiperSynthesizer.synthesize
+
+    def recorded(self, text, options):
+        spoken.append(text)
+        yield from synthesize(self, text, options)
+
+    monkeypatch.setattr(PiperSynthesizer, "synthesize", recorded)
+    first = "Speech services are judged by how fast they answer the first request of the day."
+    messages = await call(
+        tts_channel,
+        "SynthesizeStream",
+        text=f"{first} Then more follows.",
+        output=common_pb2.AudioOutputSpec(encoding=common_pb2.WAV),
+    )
+    # The first sentence is spoken in two pieces: its first words, then the rest of it.
+    head = spoken[0]
+    assert len(head) <= TtsSettings().stream_first_piece_chars["piper"] and first.startswith(head), spoken
+    assert spoken == [head, first[len(head) :].strip(), "Then more follows."]
+    audio = [m.audio_content for m in messages if m.HasField("audio_content")]
+    samples, rate = decode(audio[0])
+    assert 0 < len(samples) / rate <= FIRST_BLOCK_SECONDS + 0.01, "the first message holds the first block only"
+    samples, rate = decode(b"".join(audio))
+    assert len(samples) / rate > 4.0, "the stream decodes whole"
 
 
 async def test_speed_changes_duration(tts_channel) -> None:

@@ -18,13 +18,18 @@ from services.tts.synthesizer import SynthesisOptions, Synthesizer, VoiceCard
 from speechmesh.common import limits
 from speechmesh.common.audio.encode import StreamEncoder
 from speechmesh.common.audio.formats import OutputSpec
+from speechmesh.common.audio.pcm import Pcm
 from speechmesh.common.audio.stretch import time_stretch
 from speechmesh.common.cancel import checkpoint
 from speechmesh.common.chunks import chunked
 from speechmesh.common.errors import InvalidArgument, NotFound
 from speechmesh.common.registry import EngineRegistry
-from speechmesh.common.sentences import split_sentences
+from speechmesh.common.sentences import iter_sentences
 from speechmesh.common.text import text_problem
+
+# How much of a stream's first audio is encoded and sent on its own: enough for every
+# format's first frame (FLAC's 4,608 samples are the most, 0.21 s at 22.05 kHz).
+FIRST_BLOCK_SECONDS = 0.25
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,12 @@ class SynthesisPlan:
 
 def base_language(code: str) -> str:
     return code.replace("_", "-").split("-")[0].lower()
+
+
+def split_pcm(pcm: Pcm, seconds: float) -> tuple[Pcm, Pcm]:
+    """The first `seconds` of `pcm` and the rest."""
+    frames = round(seconds * pcm.sample_rate)
+    return Pcm(pcm.samples[:frames], pcm.sample_rate), Pcm(pcm.samples[frames:], pcm.sample_rate)
 
 
 def validate_text(text: str) -> None:
@@ -137,11 +148,18 @@ class EncodedSynthesis:
 
     def __iter__(self) -> Iterator[bytes]:
         plan = self.plan
+        streaming = self.first_piece is not None
         # Sentence by sentence, so streaming sends the first one while the rest waits.
-        for sentence in split_sentences(plan.text, plan.language, first_piece=self.first_piece or 0):
+        for sentence in iter_sentences(plan.text, plan.language, first_piece=self.first_piece or 0):
             # A whole-file synthesis yields nothing until the end (its encoder writes a
             # seekable buffer), so the pool thread checks here whether the caller has gone.
             checkpoint()
             for pcm in plan.engine.synthesize(sentence, plan.options):
-                yield from chunked(self.encoder.feed(time_stretch(pcm, plan.stretch)))
+                pcm = time_stretch(pcm, plan.stretch)
+                if streaming and self.encoder.frames_in == 0:
+                    # The stream's first audio: its first frames leave before the rest of the
+                    # block is encoded (AAC and Vorbis take 20-60 ms a second of audio).
+                    head, pcm = split_pcm(pcm, FIRST_BLOCK_SECONDS)
+                    yield from chunked(self.encoder.feed(head))
+                yield from chunked(self.encoder.feed(pcm))
         yield from chunked(self.encoder.finish())

@@ -12,6 +12,7 @@ from speechmesh.common.settings import ServiceSettings
 
 class PiperSettings(BaseModel):
     threads: int = Field(0, ge=0, description="onnxruntime intra-op threads; 0 lets it choose.")
+    spin: bool = Field(False, description="onnxruntime threads busy-wait: faster on idle cores, slower on shared ones.")
     voices_dir: Path | None = Field(
         None, description="Folder with more Piper voices (<id>.onnx + <id>.onnx.json) to load."
     )
@@ -23,6 +24,7 @@ class PiperSettings(BaseModel):
 
 class KokoroSettings(BaseModel):
     threads: int = Field(0, ge=0, description="onnxruntime intra-op threads; 0 lets it choose.")
+    spin: bool = Field(False, description="onnxruntime threads busy-wait: faster on idle cores, slower on shared ones.")
 
 
 class EspeakSettings(BaseModel):
@@ -57,15 +59,20 @@ class TtsSettings(ServiceSettings):
     espeak: EspeakSettings = EspeakSettings()
     festival: FestivalSettings = FestivalSettings()
     xtts: XttsSettings = XttsSettings()
-    # Measured on 2 cores (docs/performance.md): Kokoro takes ~0.15 s a call plus ~0.3 s per
-    # second of speech, so a whole first sentence made its first audio ~1.5 s; three or four
-    # words bring it under 0.8 s. Piper, eSpeak and Festival meet their targets with the
-    # default. XTTS (slower than real time on CPU) gets Kokoro's cut; not measured here.
-    # The environment variable replaces the whole mapping: restate kokoro and xtts in it.
+    # Measured on 2 cores (docs/performance.md, 2026-12-01): engines take time in proportion to
+    # the audio they make (Piper ~40 ms, Kokoro ~0.35 s a second of speech), so the first
+    # audio waits for the first piece. 25 characters (a clause, or four or five words) bring
+    # Piper's first audio through the gateway to ~45 ms and Kokoro's to ~300 ms; 12 made them
+    # 28 and 197 ms but cost too much: "The sky on a" alone came back as "This guy on a", and
+    # Kokoro's word error rate on a transcribed-back set rose from 0.051 (whole sentences) to
+    # 0.071 (0.065 at 25). XTTS (slower than real time on CPU) gets the same cut; not measured
+    # here. eSpeak and Festival keep the default. The environment variable replaces the whole
+    # mapping: restate piper, kokoro and xtts in it.
     stream_first_piece_chars: dict[str, NonNegativeInt] = Field(
-        {"kokoro": 20, "xtts": 20},
-        description="Streaming: the first piece of text is cut after about this many characters, "
-        "per model (others: 40; 0 keeps whole sentences), so slow engines send audio sooner.",
+        {"piper": 25, "kokoro": 25, "xtts": 25},
+        description="Streaming: the first piece of text is cut after about this many characters "
+        "(at its last clause break or word break there), per model (others: 40; 0 keeps whole "
+        "sentences), so the first audio leaves sooner.",
     )
     cloners: list[str] = Field(["world-adapt"], description="Cloning models to load, by id.")
     # The page asks for 10-30 s of reference speech, and WORLD's Harvest costs ~0.2 s of CPU

