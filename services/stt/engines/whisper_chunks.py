@@ -4,8 +4,10 @@ faster-whisper's sequential decoder (`WhisperModel.transcribe`) reads 30 s windo
 moves through them by the timestamp tokens it predicts. Its beam search can pick a
 hypothesis that opens with <|0.00|> and then writes only what is said 14 s later: on
 Asterisk's French prompt conf-adminmenu-menu8 (22.6 s, a single window, real telephone
-speech) Whisper base returned the last two of five sentences, with and without VAD, and
-the direct library call did the same. Here, as in faster-whisper's
+speech, resampled to 16 kHz as faster-whisper's own decoder does) Whisper base returned
+the last two of five sentences, with and without VAD, and the direct library call did the
+same. Which inputs it happens on cannot be foreseen: PyAV's resampling of the same file
+decoded whole. Here, as in faster-whisper's
 `BatchedInferencePipeline`, speech found by Silero VAD is packed into chunks of at most
 30 s and each chunk is decoded without timestamp tokens: the decoder has nothing to jump
 with, so it writes all it hears. Chunks do not depend on each other, so a file's chunks
