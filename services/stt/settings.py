@@ -30,8 +30,11 @@ class WhisperSettings(BaseModel):
         description="Batched decoding: chunks of a file encoded in one step, and the most chunks, of one file or of "
         "concurrent calls, decoded together (services/stt/engines/whisper_batch.py).",
     )
+    # Two: one replica serializes every call's encoder and alignment with the shared decoder;
+    # with two, `make bench` (2026-12-01) had STT at 89-90% of its CPU-bound limit at 4-32
+    # clients instead of 81-84%, for ~100 MiB more resident memory.
     replicas: int = Field(
-        1, ge=1, le=16, description="CTranslate2 model replicas (num_workers): as many calls run at once."
+        2, ge=1, le=16, description="CTranslate2 model replicas (num_workers): as many encoder calls run at once."
     )
 
 

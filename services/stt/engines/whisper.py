@@ -50,7 +50,7 @@ class WhisperRecognizer:
             device=self._settings.device,
             compute_type=self._settings.compute_type,
             cpu_threads=self._settings.threads,
-            # Model replicas: calls on one replica wait for each other (whisper_chunks.py).
+            # Model replicas: calls on one replica wait for each other (settings.py says why two).
             num_workers=self._settings.replicas,
         )
         self._batcher = DecodeBatcher(self._model, self._settings.batch_size)
