@@ -8,9 +8,8 @@ Per engine and first-piece limit (0: whole sentences), each sentence is cut as
 after the other by the engine object the service runs (bench/engine_calls.py) and joined,
 then transcribed by Whisper base (beam 5, English given). Prints the mean WER over the set
 per round (Piper adds noise, so its rounds differ; Kokoro's do not) and the median time the
-engine took for the first piece, what the first audio waits for. WER: lower case, digits
-as written by Whisper count as errors against spelled numbers, so compare columns, not
-against zero.
+engine took for the first piece, what the first audio waits for. WER: bench/stt_fidelity.py's
+(lower case, punctuation dropped, single digits as words), so compare columns.
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ import time
 
 import numpy as np
 from engine_calls import VOICES, load_synthesizers
+from stt_fidelity import errors, words
 
 from services.stt.settings import SttSettings
 from services.stt.weights import install_whisper_base, whisper_base_path
@@ -45,19 +45,8 @@ SENTENCES = (
 )
 
 
-def words(text: str) -> list[str]:
-    return "".join(c.lower() if c.isalnum() or c == "'" else " " for c in text).split()
-
-
 def error_rate(reference: str, hypothesis: str) -> float:
-    """Word-level edit distance over the reference's length."""
-    ref, hyp = words(reference), words(hypothesis)
-    row = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        previous, row[0] = row[0], i
-        for j, h in enumerate(hyp, 1):
-            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (r != h))
-    return row[-1] / len(ref)
+    return errors(words(reference, "en"), words(hypothesis, "en")) / len(words(reference, "en"))
 
 
 def spoken(engine: Synthesizer, voice: str, pieces: list[str]) -> tuple[Pcm, float]:

@@ -77,9 +77,10 @@ class WhisperRecognizer:
             raise InvalidArgument("This model is English-only and cannot translate; use a multilingual model.")
         if self._settings.decoding == "batched":
             assert self._batcher is not None
-            return whisper_chunks.transcribe(
-                self._model, self._batcher, audio, options, self._settings.beam_size, self._settings.batch_size
-            )
+            with self._batcher.transcribing():
+                return whisper_chunks.transcribe(
+                    self._model, self._batcher, audio, options, self._settings.beam_size, self._settings.batch_size
+                )
         return self._sequential(audio, options)
 
     def _sequential(self, audio: np.ndarray, options: RecognitionOptions) -> Transcript:

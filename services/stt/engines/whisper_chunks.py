@@ -83,19 +83,8 @@ def transcribe(
     beam_size: int,
     batch_size: int,
 ) -> Transcript:
-    """`audio` (float32 at 16 kHz) as a Transcript; a cancelled call stops between chunks."""
-    with batcher.transcribing():
-        return _transcribe(model, batcher, audio, options, beam_size, batch_size)
-
-
-def _transcribe(
-    model: WhisperModel,
-    batcher: DecodeBatcher,
-    audio: np.ndarray,
-    options: RecognitionOptions,
-    beam_size: int,
-    batch_size: int,
-) -> Transcript:
+    """`audio` (float32 at 16 kHz) as a Transcript; a cancelled call stops between chunks.
+    Called inside `batcher.transcribing()`, so the decoder waits for this call's chunks."""
     from faster_whisper.vad import SpeechTimestampsMap, collect_chunks
 
     clips = _clips(audio, options.vad_filter)
