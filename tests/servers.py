@@ -1,10 +1,11 @@
-"""Real backing servers for the tests that need one: Redis, PostgreSQL and an S3 (moto).
+"""Real backing servers for the tests that need one: Redis, PostgreSQL, an S3 (moto) and Triton.
 
 Each is an async context manager that starts the server on loopback on a free port, with its
 files in a temporary folder, waits until it answers, yields its URL, and stops it on exit
 (asks it to stop, then kills it). Everything goes through asyncio subprocesses: the tests'
 event loop also serves a gateway, so nothing here may block it. CI installs the Debian
-`redis-server` and `postgresql` packages (`make test`) and moto (the `dev` extra).
+`redis-server` and `postgresql` packages (`make test`), moto (the `dev` extra) and Triton (the
+`triton` extra and nvidia-pytriton's wheel).
 """
 
 from __future__ import annotations
@@ -73,10 +74,14 @@ async def _stop(process: asyncio.subprocess.Process, stop_signal: int = signal.S
 
 
 async def _wait_until(
-    name: str, process: asyncio.subprocess.Process, log: Path, answers: Callable[[], Awaitable[None]]
+    name: str,
+    process: asyncio.subprocess.Process,
+    log: Path,
+    answers: Callable[[], Awaitable[None]],
+    start_seconds: float = START_SECONDS,
 ) -> None:
-    """Returns once `answers()` succeeds; raises if the server exits or START_SECONDS pass first."""
-    deadline = time.monotonic() + START_SECONDS
+    """Returns once `answers()` succeeds; raises if the server exits or `start_seconds` pass first."""
+    deadline = time.monotonic() + start_seconds
     while True:
         if process.returncode is not None:
             raise RuntimeError(f"{name} exited with {process.returncode} before answering:\n{_tail(log)}")
@@ -87,7 +92,7 @@ async def _wait_until(
         except Exception as error:  # any failure to answer means: not up yet
             if time.monotonic() >= deadline:
                 raise RuntimeError(
-                    f"{name} did not answer within {START_SECONDS:.0f} s ({error!r}):\n{_tail(log)}"
+                    f"{name} did not answer within {start_seconds:.0f} s ({error!r}):\n{_tail(log)}"
                 ) from error
         await asyncio.sleep(0.05)
 
@@ -210,5 +215,30 @@ async def s3_server(tmp_path: Path) -> AsyncIterator[str]:
     try:
         await _wait_until("moto server", process, log, get)
         yield url
+    finally:
+        await _stop(process)
+
+
+@contextlib.asynccontextmanager
+async def triton_server(tmp_path: Path, models: list[str], env: dict[str, str]) -> AsyncIterator[str]:
+    """A real tritonserver (`python -m speechmesh.triton.server`) with these models of
+    deploy/triton/models, their engines set up by `env` (SPEECHMESH_TTS_*, ...): yields its
+    gRPC address once every model is ready."""
+    import httpx
+
+    grpc_port, http_port, metrics_port = free_port(), free_port(), free_port()
+    argv = [sys.executable, "-m", "speechmesh.triton.server", *(f"--model={model}" for model in models)]
+    argv += [f"--grpc-port={grpc_port}", f"--http-port={http_port}", f"--metrics-port={metrics_port}"]
+    log = tmp_path / "triton.log"
+    process = await _start([*argv, f"--run-dir={tmp_path}"], log, env={**os.environ, **env})
+
+    async def ready() -> None:
+        async with httpx.AsyncClient() as http:
+            (await http.get(f"http://127.0.0.1:{http_port}/v2/health/ready")).raise_for_status()
+
+    try:
+        # Each model's engine loads in its own stub process: ~3 s on quiet cores, more on busy ones.
+        await _wait_until("tritonserver", process, log, ready, start_seconds=120)
+        yield f"127.0.0.1:{grpc_port}"
     finally:
         await _stop(process)

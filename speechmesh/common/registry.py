@@ -10,6 +10,7 @@ servicers ask it for engines by model id and get typed errors back.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -18,6 +19,7 @@ from typing import Generic, Protocol, TypeVar
 
 from speechmesh.common.errors import ModelLoading, ModelUnavailable, NotFound
 from speechmesh.common.models import ModelCard, ModelState
+from speechmesh.common.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,15 @@ class EngineSpec(Generic[E]):
     card: ModelCard
     factory: Callable[[], E] | None = None
     unavailable_reason: str = ""
+
+
+def placed(spec: EngineSpec[E], settings: ServiceSettings, remote: Callable[[str], E]) -> EngineSpec[E]:
+    """`spec` with its engine where `settings.runtime` puts it: a model on Triton is built by
+    `remote(model_id)` (the engine that calls Triton's model) instead of its own factory."""
+    model = spec.card.id
+    if spec.factory is None or not settings.on_triton(model):
+        return spec
+    return dataclasses.replace(spec, factory=lambda: remote(model))
 
 
 class EngineRegistry(Generic[E]):

@@ -9,8 +9,29 @@ from __future__ import annotations
 import os
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Where a model runs: in the service's own process, or in a Triton Inference Server that the
+# service calls (speechmesh/triton/, docs/deploy.md).
+Runtime = Literal["inproc", "triton"]
+
+
+class TritonSettings(BaseModel):
+    url: str = Field(
+        "127.0.0.1:8001", description="Triton's gRPC address (host:port) for models whose runtime is triton."
+    )
+    urls: dict[str, str] = Field(
+        {}, description="Triton addresses by model id, overriding url (one Triton deployment per model)."
+    )
+    ready_timeout_seconds: float = Field(
+        600.0,
+        gt=0,
+        description="How long loading waits for Triton to serve the model (it may start after the service).",
+    )
+
+    def address(self, model: str) -> str:
+        return self.urls.get(model, self.url)
 
 
 class ServiceSettings(BaseSettings):
@@ -39,3 +60,12 @@ class ServiceSettings(BaseSettings):
     otlp_endpoint: str = Field(
         "", description="OTLP/gRPC collector (http://host:4317); unset: OTEL_EXPORTER_OTLP_ENDPOINT or localhost:4317."
     )
+    runtime: dict[str, Runtime] = Field(
+        {},
+        description="Where each model runs, by model id: inproc (in this process, the default) or triton "
+        "(the Triton model of that name at triton.url).",
+    )
+    triton: TritonSettings = TritonSettings()
+
+    def on_triton(self, model: str) -> bool:
+        return self.runtime.get(model, "inproc") == "triton"

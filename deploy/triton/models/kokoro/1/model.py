@@ -1,0 +1,7 @@
+"""Triton python-backend model: Kokoro speech (services/tts/triton_model.py does the work)."""
+
+from services.tts.triton_model import SynthesizerModel
+
+
+class TritonPythonModel(SynthesizerModel):
+    pass

@@ -1,0 +1,41 @@
+"""The Triton side of the d-vector embedder: a python-backend model with dynamic batching.
+
+Each request carries its clips end to end in AUDIO (16 kHz float32) and their lengths in
+LENGTHS; Triton's dynamic batcher hands the requests that arrived together to one `execute`,
+and `execute` embeds all their clips in one `embed_many`, so the LSTM runs large batches
+across callers (the model's windows of every clip go through it a batch at a time).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from speechmesh.speakers.dvector import DVectorEmbedder
+from speechmesh.speakers.triton import EMBEDDINGS, LENGTHS
+from speechmesh.triton import wire
+from speechmesh.triton.hosting import HostedModel
+
+
+class EmbedderModel(HostedModel):
+    def setup(self, name: str, parameters: dict[str, str]) -> None:
+        self.embedder = DVectorEmbedder(threads=int(parameters.get("threads", "0")))
+        self.embedder.load()
+
+    def execute(self, requests: list[Any]) -> list[Any] | None:
+        """Every clip of every request in one `embed_many`, then each request its rows."""
+        clips: list[list[np.ndarray]] = []
+        for request in requests:
+            inputs = self._inputs(request)
+            ends = np.cumsum(inputs[LENGTHS])
+            clips.append(np.split(inputs[wire.AUDIO], ends[:-1]) if len(ends) else [])
+        try:
+            rows = self.embedder.embed_many([clip for request_clips in clips for clip in request_clips])
+        except Exception as error:
+            return [self._failure(error)] * len(requests)
+        responses, start = [], 0
+        for request_clips in clips:
+            responses.append(self._response({EMBEDDINGS: rows[start : start + len(request_clips)]}))
+            start += len(request_clips)
+        return responses
