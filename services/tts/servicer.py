@@ -127,10 +127,19 @@ class TextToSpeechServicer(tts_pb2_grpc.TextToSpeechServicer):
         # Admitted before the plan leaves, so a refusal is the call's only answer.
         async with self._blocking.admit(plan.model):
             started = time.perf_counter()
-            yield tts_pb2.SynthesizeResponse(
+            planned = tts_pb2.SynthesizeResponse(
                 plan=tts_pb2.SynthesisPlan(model=plan.model, voice=plan.voice.id, language=plan.language)
             )
+            # A stream names its voice before its audio (the gateway's headers wait for it). A
+            # whole file says nothing until it is encoded: a replica that dies while it
+            # synthesizes has answered nothing, so Envoy or the client's retry policy can
+            # replay the call on another (both replay only calls with no answer yet).
+            unsent = [] if stream else [planned]
+            if stream:
+                yield planned
             async for chunk in self._blocking.iterate(iter(synthesis)):
+                while unsent:
+                    yield unsent.pop()
                 yield tts_pb2.SynthesizeResponse(audio_content=chunk)
         encoder = synthesis.encoder
         metrics.observe_real_time_factor("tts", plan.model, time.perf_counter() - started, encoder.duration_seconds)
