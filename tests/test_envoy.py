@@ -6,10 +6,10 @@ SIGKILLed: Envoy ejects it, replays on the survivor every call the dead one had 
 to answer, and sends everything after to the survivor. A whole-file Synthesize answers
 nothing until its file is encoded (services/tts/servicer.py), so the call the victim was
 synthesizing is replayed too; only a call whose bytes were already leaving (well under a
-millisecond of each call) could fail: at most one per worker of the dead replica. Envoy's retries are per method: fake STT
-upstreams that answer UNAVAILABLE see an idempotent Recognize three times, a live
-StreamingRecognize once. The config's retry list is the clients' IDEMPOTENT lists, and the
-Kubernetes image is the Envoy release tested here.
+millisecond of each call) could fail: at most one per worker of the dead replica.
+Envoy's retries are per method: fake STT upstreams that answer UNAVAILABLE see an
+idempotent Recognize three times, a live StreamingRecognize once. The config's retry list
+is the clients' IDEMPOTENT lists, and the Kubernetes image is the Envoy release tested here.
 """
 
 from __future__ import annotations

@@ -48,7 +48,10 @@ async def triton_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[
         "SPEECHMESH_TTS_PIPER__NOISE_SCALE": str(TEST_PIPER.noise_scale),
         "SPEECHMESH_TTS_PIPER__NOISE_W_SCALE": str(TEST_PIPER.noise_w_scale),
         "SPEECHMESH_STT_MODELS_DIR": str(MODELS_DIR),
-        "SPEECHMESH_TTS_LOG_JSON": "false",
+        # As under make run-triton, Triton's environment tells the services to use Triton; the
+        # engines inside it must still run in-process (or each would wait for itself).
+        "SPEECHMESH_TTS_RUNTIME": '{"piper": "triton"}',
+        "SPEECHMESH_STT_RUNTIME": '{"whisper": "triton", "dvector": "triton"}',
     }
     async with triton_server(tmp_path_factory.mktemp("triton"), ["piper", "whisper", "dvector"], env) as url:
         yield url

@@ -24,8 +24,10 @@ from speechmesh.triton.hosting import HostedModel, Tensors
 
 class RecognizerModel(HostedModel):
     def setup(self, name: str, parameters: dict[str, str]) -> None:
-        # runtime={}: this process is where the model runs, whatever the services are told.
-        registry = build_registry(SttSettings(engines=[name], default_model=name, runtime={}))
+        # This process is where the model runs, whatever the services are told: `runtime` is
+        # replaced, not passed to the constructor, which would merge it with the environment's.
+        settings = SttSettings(engines=[name], default_model=name).model_copy(update={"runtime": {}})
+        registry = build_registry(settings)
         registry.load()
         self.engine: Recognizer = registry.get(name)[1]
 

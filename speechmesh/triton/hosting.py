@@ -45,7 +45,12 @@ _WATCH_SECONDS = 0.1
 
 class HostedModel:
     """TritonPythonModel's methods over `answer` (one request -> one set of tensors) or
-    `pieces` (decoupled: one request -> an iterator of sets)."""
+    `pieces` (decoupled: one request -> an iterator of sets).
+
+    A decoupled model's `execute` returns as soon as its requests are in the pool, so Triton
+    hands it the next batch while they run; a non-decoupled one returns when the whole batch
+    is answered, and requests that arrive meanwhile wait for the slowest of it. Models whose
+    calls take long (Whisper) are decoupled for that reason, even with one response each."""
 
     def setup(self, name: str, parameters: dict[str, str]) -> None:
         """Builds and loads the engine; raising fails the model's load in Triton."""
@@ -55,7 +60,8 @@ class HostedModel:
         raise NotImplementedError
 
     def pieces(self, inputs: Tensors) -> Iterator[Tensors]:
-        raise NotImplementedError
+        """A decoupled model's responses; by default the one `answer`."""
+        yield self.answer(inputs)
 
     def initialize(self, args: dict[str, str]) -> None:
         logging.basicConfig(level=logging.INFO)

@@ -42,7 +42,8 @@ class TritonRecognizer:
         return transcript_from(reply)
 
     def _call(self, request: dict[str, Any], audio: np.ndarray) -> Any:
-        outputs = self._remote.call({wire.REQUEST: wire.pack(request), wire.AUDIO: np.asarray(audio, np.float32)})
+        inputs = {wire.REQUEST: wire.pack(request), wire.AUDIO: np.asarray(audio, np.float32)}
+        (outputs,) = self._remote.stream(inputs)  # a decoupled model (hosting.py says why): one response
         return wire.unpack(outputs[wire.REPLY])
 
 
