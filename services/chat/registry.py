@@ -4,7 +4,8 @@
 `openai-compatible` is any server speaking OpenAI's chat completions, configured by URL
 (unavailable until one is); `apertium` translates text with Debian's apertium and the pairs
 installed beside it; `world-preserve` measures voices (d-vector) for speech translation's
-`preserve_voice`.
+`preserve_voice`. A language model can also run in a Triton Inference Server (`runtime` =
+triton, through `placed`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from services.chat.engine_set import ChatEngines
 from services.chat.processors import LanguageModel, Translator, VoiceMeter
 from services.chat.settings import ChatSettings
 from speechmesh.common.models import ModelCard, ModelKind, Tier
-from speechmesh.common.registry import EngineRegistry, EngineSpec
+from speechmesh.common.registry import EngineRegistry, EngineSpec, placed
 
 PRESERVE_VOICE = "world-preserve"
 _NO_SERVER = "No OpenAI-compatible server is configured (SPEECHMESH_CHAT_OPENAI_BASE_URL)."
@@ -53,13 +54,21 @@ def build_engines(settings: ChatSettings) -> ChatEngines:
 
         return DVectorMeter(threads=1)
 
+    def on_triton(model: str) -> LanguageModel:
+        from services.chat.engines.triton import TritonLanguageModel
+
+        return TritonLanguageModel(model, settings.triton)
+
     model_specs: list[EngineSpec[LanguageModel]] = [
-        EngineSpec(_card("smollm2-135m", "SmolLM2-135M-Instruct (llama.cpp)", ("en",)), factory=smollm2),
-        EngineSpec(
-            _card("openai-compatible", "OpenAI-compatible chat completions"),
-            factory=openai_compatible if settings.openai_base_url else None,
-            unavailable_reason="" if settings.openai_base_url else _NO_SERVER,
-        ),
+        placed(spec, settings, on_triton)
+        for spec in [
+            EngineSpec(_card("smollm2-135m", "SmolLM2-135M-Instruct (llama.cpp)", ("en",)), factory=smollm2),
+            EngineSpec(
+                _card("openai-compatible", "OpenAI-compatible chat completions"),
+                factory=openai_compatible if settings.openai_base_url else None,
+                unavailable_reason="" if settings.openai_base_url else _NO_SERVER,
+            ),
+        ]
     ]
     translator_specs: list[EngineSpec[Translator]] = [
         EngineSpec(_card("apertium", "Apertium (rule-based translation)"), factory=apertium)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import queue
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -82,7 +82,7 @@ class TritonModel:
             raise self._typed(error)
         return self._outputs(result)
 
-    def stream(self, inputs: Mapping[str, np.ndarray]) -> Iterator[Outputs]:
+    def stream(self, inputs: Mapping[str, np.ndarray]) -> Generator[Outputs, None, None]:
         """The responses of a decoupled model, as they come. Closing the iterator early, or the
         caller's cancellation, cancels the request in Triton."""
         answers: queue.Queue[tuple[Any, Any]] = queue.Queue()

@@ -21,7 +21,7 @@ from speechmesh.common import errors
 
 REQUEST = "REQUEST"
 REPLY = "REPLY"
-# Speech: float32 mono samples.
+# Audio: float32 samples, (frames,) mono or (frames, channels).
 AUDIO = "AUDIO"
 ERROR_PREFIX = "speechmesh-error:"
 

@@ -36,6 +36,14 @@ def smollm2_path() -> Path:
     return Path(spec.origin).parent / SMOLLM2_FILE
 
 
+def estimated_tokens(text: str) -> int:
+    """No tokenizer call in xllamacpp's API: an upper bound instead. SmolLM2's BPE takes ~4
+    bytes of English a token; 3 over-counts, which only trims more history. A function, not
+    only the method: the Triton adapter counts the same way without asking Triton (the chat
+    pipeline counts on its event loop, where a network call would block every turn)."""
+    return len(text.encode("utf-8")) // 3 + 1
+
+
 class LlamaCppModel:
     def __init__(
         self,
@@ -75,9 +83,7 @@ class LlamaCppModel:
         self.reply([Message("user", "Hello!")], 8, lambda _: False)
 
     def count_tokens(self, text: str) -> int:
-        # No tokenizer call in xllamacpp's API: an upper bound instead. SmolLM2's BPE
-        # takes ~4 bytes of English a token; 3 over-counts, which only trims more history.
-        return len(text.encode("utf-8")) // 3 + 1
+        return estimated_tokens(text)
 
     def reply(self, messages: Sequence[Message], max_tokens: int, on_delta: OnDelta) -> Written:
         if self._server is None:
