@@ -31,6 +31,10 @@ SMOLLM2_VERSION := 0.1.2
 # Triton Inference Server 2.51 (tritonserver and its python backend), from the nvidia-pytriton
 # wheel, installed without its dependencies with the `triton` extra (pyproject.toml says why).
 PYTRITON_VERSION := 0.7.0
+# checkov (tests/test_k8s_render.py) in a venv of its own: its pins (boto3, packaging, networkx)
+# would downgrade the project's packages in .venv.
+CHECKOV_VERSION := 3.3.30
+CHECKOV := $(VENV)/checkov/.installed-$(CHECKOV_VERSION)
 MODELS_DIR := var/models
 WHISPER_BASE := $(MODELS_DIR)/whisper-base/model.bin
 
@@ -69,6 +73,11 @@ $(INSTALLED): pyproject.toml $(EXTRAS_STAMP) | $(BIN)/python $(APT)
 	touch $@
 
 install: $(INSTALLED)
+
+$(CHECKOV): | $(BIN)/python
+	$(BIN)/python -m venv $(VENV)/checkov
+	$(VENV)/checkov/bin/python -m pip install --quiet --no-compile "checkov==$(CHECKOV_VERSION)"
+	touch $@
 
 $(GENERATED): $(PROTOS) $(INSTALLED)
 	rm -rf speechmesh/v1
@@ -139,7 +148,7 @@ test lint: TEST_APT_PACKAGES := postgresql redis-server pocketsphinx-testdata as
 # so on 2 cores two workers finish sooner than one (docs/development.md, Suite time).
 # A crashed worker ends the run at once, naming the test: xdist replacing it under
 # --dist loadfile can hang for ever (pytest-dev/pytest-xdist#784; stop 22's CI did).
-test: proto models
+test: proto models $(CHECKOV)
 	$(BIN)/python -m pytest -n 2 --dist loadfile --max-worker-restart 0 --durations=25
 
 lint: proto

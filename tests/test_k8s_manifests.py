@@ -1,17 +1,14 @@
-"""The kustomize manifests under deploy/k8s, checked without kubectl or a cluster.
-
-A small renderer follows each kustomization the way kustomize does (resources, then
-components in order, then generators, then strategic-merge patches) and the checks run on
-what it yields. It understands only the kustomize features these files use and fails on
-any other, so a new feature has to be taught here before it can hide from the checks.
-Generated ConfigMaps keep their plain names (kustomize adds a hash and rewrites references
-to match, so references resolve the same either way). Optional components that no overlay
-lists are checked on the base they are meant for ("base+components/<name>").
+"""What the kustomize manifests under deploy/k8s mean, checked on what `kubectl kustomize`
+renders (tests/kustomize.py) for every overlay and component combination: ports and
+settings agree with the code, every address a pod dials reaches the pods that serve it (and
+their NetworkPolicy lets the caller in), models are loaded where they are routed, pods are
+sized from measurements, probes and budgets are consistent. Schemas, checkov and yamllint
+are tests/test_k8s_render.py's. Generated ConfigMaps are named without kustomize's hash here
+(`kustomize.unhashed`), so tests can name them.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import re
@@ -22,13 +19,15 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import BaseModel
 
 from speechmesh.common import limits
+from tests import kustomize
 
-ROOT = Path(__file__).resolve().parent.parent
-K8S = ROOT / "deploy" / "k8s"
+ROOT = kustomize.ROOT
+K8S = kustomize.K8S
 DOCKERFILE = ROOT / "deploy" / "docker" / "Dockerfile"
-TARGETS = ["base", "overlays/local", "overlays/gpu", "base+components/stt-models"]
+TARGETS = kustomize.targets()
 SPEECHMESH_IMAGE = "speechmesh"
 # The gRPC services in the base: name, env prefix, gRPC port, metrics port, health service name.
 GRPC_SERVICES = [
@@ -39,6 +38,21 @@ GRPC_SERVICES = [
 ]
 # Per-model TTS pods: Deployment/Service name and the Envoy listener port in front of them.
 TTS_MODEL_PODS = [("tts-kokoro", 50061)]
+# The Triton Deployments (components/triton): name -> the model it serves, the service
+# Deployment that calls it, and the settings class of the model's engine.
+TRITON_PODS = {
+    "triton-piper": ("piper", "tts"),
+    "triton-kokoro": ("kokoro", "tts-kokoro"),
+    "triton-whisper": ("whisper", "stt"),
+    "triton-dvector": ("dvector", "stt"),
+}
+# Measured 2026-12-01 on 2 busy cores (the lead's figures, process start -> /v2/health/ready;
+# whisper and dvector were measured loading together): a startupProbe allows 10 times that.
+TRITON_READY_SECONDS = {"piper": 2.3, "kokoro": 2.6, "whisper": 3.2, "dvector": 3.2}
+# Measured 2026-12-01 in a simulation of the Triton pod (read-only root, tmpfs /tmp and
+# /dev/shm): resident memory (MiB) of tritonserver plus the model's stub at its peak under
+# the load in each Deployment's comment. Each pod requests at least that.
+TRITON_PEAK_MIB = {"piper": 118 + 549, "kokoro": 118 + 685, "whisper": 118 + 2568, "dvector": 118 + 739}
 # The audio pod's sizing (see deploy/k8s/base/audio.yaml): measured resident memory of the
 # loaded service with every engine (numba's cache cold, as in a new pod), and the peak of
 # one request above it (a 4-stem separation of 48 kHz stereo, the heaviest measured).
@@ -53,120 +67,28 @@ CHAT_LOADED_BYTES = 670 * 2**20
 CHAT_PRESERVE_30S_BYTES = 445 * 2**20
 # An hour of 16-bit 48 kHz stereo WAV: one result of the audio service, per stem for a separation.
 HOUR_OF_WAV_BYTES = 3600 * 48_000 * 2 * 2
+# Deployments that run no NetworkPolicy or PodDisruptionBudget of their own, and why.
+NO_BUDGET = {"gateway": "one replica on a ReadWriteOnce volume"}
+NO_POLICY: dict[str, str] = {}
 
 Obj = dict[str, Any]
-
-# Kustomization fields that change nothing these checks look at.
-_COSMETIC = {"apiVersion", "kind", "labels", "commonAnnotations", "images", "namespace"}
-_HANDLED = {"resources", "components", "configMapGenerator", "patches"}
-# Strategic merge keys other than `name` (from the Kubernetes API's patchMergeKey).
-_MERGE_KEYS = {"volumeMounts": "mountPath"}
 
 
 def _load_docs(path: Path) -> list[Obj]:
     return [doc for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc is not None]
 
 
-def _kustomization(directory: Path) -> Obj:
-    path = directory / "kustomization.yaml"
-    assert path.is_file(), f"{directory} has no kustomization.yaml"
-    (doc,) = _load_docs(path)
-    unknown = set(doc) - _COSMETIC - _HANDLED
-    assert not unknown, f"{path}: the test's renderer does not handle {sorted(unknown)}"
-    return doc
+def render(target: str) -> list[Obj]:
+    """A target's objects, generated ConfigMaps under their plain names."""
+    return kustomize.unhashed(kustomize.render(target))
 
 
-def _keyed_list(items: Any, key: str) -> bool:
-    return isinstance(items, list) and all(isinstance(i, dict) and key in i for i in items)
+def _with(component: str) -> list[str]:
+    return [target for target in TARGETS if component in {*target.split("+")[1:], *_listed(target)}]
 
 
-def _merge(base: Any, patch: Any, merge_key: str = "name") -> Any:
-    """Strategic merge as these patches need it: maps merge, lists of maps merge by their
-    merge key (`name`, or `mountPath` for volumeMounts)."""
-    if isinstance(base, dict) and isinstance(patch, dict):
-        merged = dict(base)
-        for key, value in patch.items():
-            sub_key = _MERGE_KEYS.get(key, "name")
-            merged[key] = _merge(base[key], value, sub_key) if key in base else copy.deepcopy(value)
-        return merged
-    if _keyed_list(base, merge_key) and _keyed_list(patch, merge_key):
-        merged = [copy.deepcopy(item) for item in base]
-        for item in patch:
-            at = next((i for i, old in enumerate(merged) if old[merge_key] == item[merge_key]), None)
-            if at is None:
-                merged.append(copy.deepcopy(item))
-            else:
-                merged[at] = _merge(merged[at], item)
-        return merged
-    return copy.deepcopy(patch)
-
-
-def _generate_configmap(directory: Path, spec: Obj) -> Obj:
-    data: dict[str, str] = {}
-    for literal in spec.get("literals", []):
-        key, sep, value = literal.partition("=")
-        assert sep, f"{directory}: literal {literal!r} has no '='"
-        data[key] = value
-    for name in spec.get("files", []):
-        key, _, file = name.partition("=") if "=" in name else (Path(name).name, "", name)
-        path = directory / file
-        assert path.is_file(), f"{directory}: configMapGenerator file {file} does not exist"
-        data[key] = path.read_text(encoding="utf-8")
-    assert set(spec) <= {"name", "literals", "files", "behavior"}, f"{directory}: unhandled generator fields"
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": spec["name"]}, "data": data}
-
-
-def render(directory: Path, accumulated: list[Obj] | None = None, *, component: bool = False) -> list[Obj]:
-    """The objects `kubectl kustomize directory` would produce, minus hashes and labels."""
-    kust = _kustomization(directory)
-    assert kust.get("kind", "Kustomization") == ("Component" if component else "Kustomization"), directory
-    objects = accumulated if accumulated is not None else []
-    for entry in kust.get("resources", []):
-        path = (directory / entry).resolve()
-        assert path.exists(), f"{directory}: resource {entry} does not exist"
-        objects.extend(render(path) if path.is_dir() else _load_docs(path))
-    for entry in kust.get("components", []):
-        path = (directory / entry).resolve()
-        assert path.is_dir(), f"{directory}: component {entry} does not exist"
-        objects = render(path, objects, component=True)
-    for spec in kust.get("configMapGenerator", []):
-        generated = _generate_configmap(directory, spec)
-        behavior = spec.get("behavior", "create")
-        found = [o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"] == spec["name"]]
-        if behavior == "create":
-            assert not found, f"{directory}: ConfigMap {spec['name']} generated twice"
-            objects.append(generated)
-        else:
-            assert found, f"{directory}: ConfigMap {spec['name']} to {behavior} does not exist"
-            data = generated["data"] if behavior == "replace" else {**found[0]["data"], **generated["data"]}
-            found[0]["data"] = data
-    for entry in kust.get("patches", []):
-        assert set(entry) <= {"path", "target"}, f"{directory}: only strategic merge `patches` are handled"
-        path = directory / entry["path"]
-        assert path.is_file(), f"{directory}: patch {entry['path']} does not exist"
-        for patch in _load_docs(path):
-            matches = _patch_targets(objects, patch, entry.get("target"))
-            assert matches, f"{path}: patch target {_key(patch)} not found"
-            for at in matches:
-                # A patch applied by `target` never renames what it patches.
-                name = objects[at]["metadata"]["name"]
-                objects[at] = _merge(objects[at], patch)
-                objects[at]["metadata"]["name"] = name
-    return objects
-
-
-def _patch_targets(objects: list[Obj], patch: Obj, target: Obj | None) -> list[int]:
-    """Where a patch applies: the object of its kind and name, or every object `target`
-    selects by kind and label."""
-    if target is None:
-        return [i for i, o in enumerate(objects) if _key(o) == _key(patch)]
-    assert set(target) == {"kind", "labelSelector"}, f"patch target {target}: only kind + labelSelector handled"
-    key, _, value = target["labelSelector"].partition("=")
-    return [
-        i
-        for i, o in enumerate(objects)
-        if o["kind"] == target["kind"] and o["metadata"].get("labels", {}).get(key) == value
-    ]
+def _listed(target: str) -> list[str]:
+    return kustomize.listed_components(target.split("+")[0])
 
 
 def _key(obj: Obj) -> tuple[str, str]:
@@ -205,15 +127,6 @@ def _env(container: Obj) -> dict[str, str]:
 
 def _own(deployment: Obj) -> bool:
     return any(c["image"].split(":")[0] == SPEECHMESH_IMAGE for c in _containers(deployment))
-
-
-def _render_target(target: str) -> list[Obj]:
-    """A TARGETS entry: a kustomization directory, then any components applied on top."""
-    directory, *components = target.split("+")
-    objects = render(K8S / directory)
-    for component in components:
-        objects = render(K8S / component, objects, component=True)
-    return objects
 
 
 def _host_port(address: str) -> tuple[str, int]:
@@ -261,7 +174,7 @@ def _quantity(value: str | int) -> float:
 
 @pytest.fixture(scope="module", params=TARGETS)
 def rendered(request: pytest.FixtureRequest) -> tuple[str, list[Obj]]:
-    return request.param, _render_target(request.param)
+    return request.param, render(request.param)
 
 
 def test_every_yaml_file_parses_and_opens_with_its_role() -> None:
@@ -321,7 +234,9 @@ def test_grpc_service_probes_are_grpc_health_with_a_startup_budget(
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         assert container[probe]["grpc"]["port"] == grpc_port, probe
     startup = container["startupProbe"]
-    assert (startup["failureThreshold"], startup["periodSeconds"]) == (30, 10)
+    # 30 x 10 s for the service's own load; a service waiting for Triton gets 90 (components/triton).
+    waits = any("triton" in v for k, v in _pod_env(objects, container).items() if k.endswith("_RUNTIME"))
+    assert (startup["failureThreshold"], startup["periodSeconds"]) == (90 if waits else 30, 10)
     env = _env(container)
     assert env[f"{prefix}HOST"] == "0.0.0.0"
     assert env[f"{prefix}PORT"] == str(grpc_port)
@@ -670,8 +585,8 @@ def test_gateway_is_one_http_replica_on_a_persistent_database(rendered: tuple[st
     assert _quantity(tmp["emptyDir"]["sizeLimit"]) >= 4 * 100 * 2**20
 
 
-def test_gateway_balances_over_headless_services_in_the_base() -> None:
-    objects = render(K8S / "base")
+def test_gateway_balances_over_headless_services_without_envoy() -> None:
+    objects = render("overlays/dev")
     gateway = _main(_named(objects, "Deployment", "gateway"))
     env = _env(gateway)
     # Directly to the services (no proxy), through their headless Services, so the
@@ -750,26 +665,317 @@ def test_deployment_selectors_and_references_resolve(rendered: tuple[str, list[O
         assert [m["resource"]["name"] for m in hpa["spec"]["metrics"]] == ["cpu"]
 
 
-def test_local_overlay_is_the_base_alone() -> None:
-    assert sorted(map(_key, render(K8S / "overlays/local"))) == sorted(map(_key, render(K8S / "base")))
+def test_dev_overlay_is_the_base_in_its_namespace_with_every_model_in_process() -> None:
+    dev, base = render("overlays/dev"), render("base")
+    assert sorted(_key(o) for o in dev if o["kind"] != "Namespace") == sorted(map(_key, base))
+    assert not [d for d in _of_kind(dev, "Deployment") if d["metadata"]["name"] in TRITON_PODS]
+    for name in ("tts", "tts-kokoro", "stt"):
+        assert not [key for key in _config(dev, name) if "RUNTIME" in key or "TRITON" in key], name
 
 
-def test_gpu_overlay_runs_triton_on_a_gpu_behind_envoy() -> None:
-    objects = render(K8S / "overlays/gpu")
+def _settings_keys(settings: type[BaseModel], prefix: str, env: dict[str, str]) -> None:
+    """Each variable with the settings' prefix names one of their fields, nested ones (`__`)
+    included: pydantic-settings ignores unknown names, so a typo would change nothing."""
+    for key in [key for key in env if key.startswith(prefix)]:
+        model: type[BaseModel] = settings
+        *outer, last = key.removeprefix(prefix).lower().split("__")
+        for part in outer:
+            assert part in model.model_fields, key
+            nested = model.model_fields[part].annotation
+            assert isinstance(nested, type) and issubclass(nested, BaseModel), key
+            model = nested
+        assert last in model.model_fields, key
 
-    triton = _named(objects, "Deployment", "triton")
-    (server,) = _containers(triton)
-    assert server["image"].startswith("nvcr.io/nvidia/tritonserver:")
-    assert server["resources"]["limits"]["nvidia.com/gpu"] == 1
-    assert any(t["key"] == "nvidia.com/gpu" for t in _pod(triton)["tolerations"])
-    assert server["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
-    assert any(m["mountPath"] == "/models" for m in server["volumeMounts"])
-    assert "--model-repository=/models" in server["args"]
 
-    (tts,) = _containers(_named(objects, "Deployment", "tts"))
-    host, _, port = _env(tts)["SPEECHMESH_TTS_TRITON_URL"].partition(":")
-    assert int(port) == 8001
-    assert int(port) in {p["port"] for p in _named(objects, "Service", host)["spec"]["ports"]}
+def _settings(settings: type[Any], env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The settings a pod with this environment builds."""
+    prefix = settings.model_config["env_prefix"]
+    _settings_keys(settings, prefix, env)
+    for key in [key for key in os.environ if key.startswith(prefix)]:
+        monkeypatch.delenv(key)
+    for key, value in env.items():
+        if key.startswith(prefix):
+            monkeypatch.setenv(key, value)
+    return settings()
+
+
+def _pod_env(objects: list[Obj], container: Obj) -> dict[str, str]:
+    """A container's environment: its ConfigMaps', then its own values."""
+    refs = [ref["configMapRef"]["name"] for ref in container.get("envFrom", [])]
+    from_maps = {k: v for ref in refs for k, v in _named(objects, "ConfigMap", ref)["data"].items()}
+    return {**from_maps, **_env(container)}
+
+
+def _args(container: Obj) -> dict[str, str]:
+    pairs = [arg.removeprefix("--").partition("=") for arg in container["args"]]
+    assert all(sep for _, sep, _ in pairs), container["args"]
+    return {key: value for key, _, value in pairs}
+
+
+@pytest.mark.parametrize("target", _with("triton"))
+def test_each_model_on_triton_reaches_the_triton_pods_that_serve_it(
+    target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The services' own settings (ConfigMap + env, parsed as the pod would) put exactly the
+    models of components/triton on Triton, each at a Service whose pods load that model and
+    let the service in, and their startupProbes outlast the wait for it."""
+    from services.stt.settings import SttSettings
+    from services.tts.settings import TtsSettings
+
+    objects = render(target)
+    for caller, settings_class in (("tts", TtsSettings), ("tts-kokoro", TtsSettings), ("stt", SttSettings)):
+        container = _main(_named(objects, "Deployment", caller))
+        settings = _settings(settings_class, _pod_env(objects, container), monkeypatch)
+        on_triton = {model for model, runtime in settings.runtime.items() if runtime == "triton"}
+        assert on_triton == {model for model, called_by in TRITON_PODS.values() if called_by == caller}, caller
+        for model in on_triton:
+            address = settings.triton.address(model)
+            (pod,) = _pods_behind(objects, address)
+            assert TRITON_PODS[pod] == (model, caller), (caller, model, pod)
+            server = _main(_named(objects, "Deployment", pod))
+            assert _args(server)["model"] == model
+            port = _container_port(objects, address)
+            assert port == int(_args(server)["grpc-port"]), address
+            assert _admits(objects, caller, pod, port), (caller, pod)
+        startup = container["startupProbe"]
+        budget = startup["periodSeconds"] * startup["failureThreshold"]
+        assert budget >= settings.triton.ready_timeout_seconds + 300, "the wait for Triton plus the base's own load"
+
+
+@pytest.mark.parametrize("target", _with("triton"))
+def test_triton_pods_are_locked_down_probed_and_sized_from_measurements(
+    target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.stt.settings import SttSettings
+    from services.tts.settings import TtsSettings
+
+    objects = render(target)
+    dockerfile = DOCKERFILE.read_text(encoding="utf-8")
+    for name, (model, _) in TRITON_PODS.items():
+        deployment = _named(objects, "Deployment", name)
+        (server,) = _containers(deployment)
+        args = _args(server)
+        # The image's server and its copy of the model repository, one model per pod.
+        assert server["command"] == ["python", "-m", "speechmesh.triton.server"]
+        assert server["image"] == f"{SPEECHMESH_IMAGE}:triton"
+        assert args["model"] == model
+        assert (ROOT / "deploy" / "triton" / "models" / model / "config.pbtxt").is_file()
+        assert f"COPY deploy/triton/models {args['repository']}\n" in dockerfile
+        assert args["host"] == "0.0.0.0"
+        ports = {p["name"]: p["containerPort"] for p in server["ports"]}
+        assert ports == {name: int(args[f"{name}-port"]) for name in ("grpc", "http", "metrics")}
+        annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["prometheus.io/port"] == str(ports["metrics"])
+        (service_port,) = _named(objects, "Service", name)["spec"]["ports"]
+        assert (service_port["targetPort"], service_port["appProtocol"]) == ("grpc", "kubernetes.io/h2c")
+        # Native gRPC probes on Triton's Health (service "": every model it loads ready).
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert server[probe]["grpc"] == {"port": ports["grpc"]}, probe
+        startup = server["startupProbe"]
+        assert startup["periodSeconds"] * startup["failureThreshold"] >= 10 * TRITON_READY_SECONDS[model]
+        # Requests in flight finish within --exit-timeout, after the preStop pause.
+        pause = int(server["lifecycle"]["preStop"]["exec"]["command"][1])
+        assert _pod(deployment)["terminationGracePeriodSeconds"] > int(args["exit-timeout"]) + pause
+        # A read-only root: the backend's copy and numba's cache on the pod's emptyDir (numba
+        # otherwise fails the embedder's first request), /dev/shm memory-backed.
+        env = _env(server)
+        volumes = {v["name"]: v for v in _pod(deployment)["volumes"]}
+        mounts = {m["mountPath"]: volumes[m["name"]] for m in server["volumeMounts"]}
+        for path in (args["run-dir"], env["NUMBA_CACHE_DIR"]):
+            (mount,) = [m for m in mounts if path == m or path.startswith(f"{m}/")]
+            assert "emptyDir" in mounts[mount], path
+        shm = mounts["/dev/shm"]["emptyDir"]
+        assert shm["medium"] == "Memory"
+        # Sized from the measured peak; the memory-backed /dev/shm counts against the limit.
+        resources = server["resources"]
+        request, limit = _quantity(resources["requests"]["memory"]), _quantity(resources["limits"]["memory"])
+        assert request >= TRITON_PEAK_MIB[model] * 2**20, name
+        assert limit >= request + _quantity(shm["sizeLimit"]), name
+        # The engine's settings are real settings of its service, and its threads fit the CPU limit.
+        _settings_keys(TtsSettings, "SPEECHMESH_TTS_", env)
+        _settings_keys(SttSettings, "SPEECHMESH_STT_", env)
+        config = (ROOT / "deploy" / "triton" / "models" / model / "config.pbtxt").read_text(encoding="utf-8")
+        if model in ("piper", "kokoro"):
+            (workers,) = re.findall(r'key: "workers" value \{ string_value: "(\d+)" \}', config)
+            threads = int(env[f"SPEECHMESH_TTS_{model.upper()}__THREADS"])
+            assert int(workers) * threads <= _quantity(resources["limits"]["cpu"]), name
+        if model == "whisper":
+            assert env["SPEECHMESH_STT_MODELS_DIR"] == "/opt/models"
+            settings = _settings(SttSettings, env, monkeypatch)
+            assert settings.whisper.device == ("cuda" if target in _with("gpu") else "cpu")
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_gpus_go_only_to_engines_that_use_them(target: str) -> None:
+    objects = render(target)
+    with_gpu = {}
+    for deployment in _of_kind(objects, "Deployment"):
+        for container in _containers(deployment):
+            resources = container["resources"]
+            if "nvidia.com/gpu" in resources.get("limits", {}) or "nvidia.com/gpu" in resources.get("requests", {}):
+                with_gpu[deployment["metadata"]["name"]] = (deployment, container)
+    if target not in _with("gpu"):
+        assert not with_gpu
+        return
+    # Whisper only: Piper, Kokoro and the d-vector embedder run onnxruntime's CPU provider.
+    assert set(with_gpu) == {"triton-whisper"}
+    deployment, container = with_gpu["triton-whisper"]
+    assert (
+        container["resources"]["limits"]["nvidia.com/gpu"] == container["resources"]["requests"]["nvidia.com/gpu"] == 1
+    )
+    assert _env(container)["SPEECHMESH_STT_WHISPER__DEVICE"] == "cuda"
+    tolerations = _pod(deployment)["tolerations"]
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in tolerations
+    assert _pod(deployment)["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+
+
+def test_the_triton_image_is_what_the_dockerfile_builds_with_the_triton_extra() -> None:
+    dockerfile = DOCKERFILE.read_text(encoding="utf-8")
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "triton" in pyproject["project"]["optional-dependencies"]
+    (version,) = re.findall(r"^PYTRITON_VERSION := (\S+)$", makefile, flags=re.MULTILINE)
+    assert f"ARG PYTRITON_VERSION={version}\n" in dockerfile
+    assert (
+        '*,triton,*|*,all,*) /opt/venv/bin/pip install --no-cache-dir --no-deps "nvidia-pytriton==${PYTRITON_VERSION}"'
+        in dockerfile
+    )
+    component = _load_docs(K8S / "components" / "triton" / "kustomization.yaml")[0]
+    assert component["images"] == [{"name": SPEECHMESH_IMAGE, "newTag": "triton"}]
+    assert "--build-arg EXTRAS=tts,stt,audio,chat,gateway,triton -t speechmesh:triton ." in dockerfile
+    (exposed,) = re.findall(r"^EXPOSE (.+)$", dockerfile, flags=re.MULTILINE)
+    assert {8000, 8001, 8002} <= {int(p) for p in exposed.split()}
+    for target in _with("triton"):
+        images = {c["image"] for d in _of_kind(render(target), "Deployment") for c in _containers(d) if _own(d)}
+        assert images == {f"{SPEECHMESH_IMAGE}:triton"}, target
+
+
+def _selects(selector: Obj, labels: dict[str, str]) -> bool:
+    assert set(selector) <= {"matchLabels"}, selector
+    return selector.get("matchLabels", {}).items() <= labels.items()
+
+
+def _pod_labels(objects: list[Obj], deployment: str) -> dict[str, str]:
+    labels: dict[str, str] = _named(objects, "Deployment", deployment)["spec"]["template"]["metadata"]["labels"]
+    return labels
+
+
+def _admits(objects: list[Obj], source: str, target: str, port: int) -> bool:
+    """Whether the NetworkPolicies selecting `target`'s pods let `source`'s pods in on
+    container port `port` (no policy selecting them: everything may)."""
+    source_labels, labels = _pod_labels(objects, source), _pod_labels(objects, target)
+    names = {
+        p["name"]: p["containerPort"] for c in _containers(_named(objects, "Deployment", target)) for p in c["ports"]
+    }
+    policies = [p for p in _of_kind(objects, "NetworkPolicy") if _selects(p["spec"]["podSelector"], labels)]
+    if not policies:
+        return True
+    for policy in policies:
+        assert policy["spec"]["policyTypes"] == ["Ingress"], policy["metadata"]["name"]
+        for rule in policy["spec"].get("ingress", []):
+            peers = rule.get("from")
+            if peers is not None and not any(
+                set(peer) == {"podSelector"} and _selects(peer["podSelector"], source_labels) for peer in peers
+            ):
+                continue
+            if rule.get("ports") is None or port in {names.get(p["port"], p["port"]) for p in rule["ports"]}:
+                return True
+    return False
+
+
+def _container_port(objects: list[Obj], address: str) -> int:
+    """The container port a Service address reaches (its port's targetPort, by name or number)."""
+    target = _service_port(objects, address)["targetPort"]
+    (port,) = {
+        p["containerPort"]
+        for name in _pods_behind(objects, address)
+        for c in _containers(_named(objects, "Deployment", name))
+        for p in c.get("ports", [])
+        if target in (p.get("name"), p["containerPort"])
+    }
+    return int(port)
+
+
+def _dialed(objects: list[Obj]) -> Iterator[tuple[str, str]]:
+    """(Deployment, address) for every gRPC address a pod is given: its upstreams
+    (`*_ADDRESS`), per-model routes (`*_ROUTES`) and its models' Triton addresses."""
+    for deployment in _of_kind(objects, "Deployment"):
+        name = deployment["metadata"]["name"]
+        for container in _containers(deployment):
+            env = _pod_env(objects, container)
+            on_triton = any("triton" in json.loads(v).values() for k, v in env.items() if k.endswith("_RUNTIME"))
+            for key, value in env.items():
+                if key.endswith("_ADDRESS") or (on_triton and key.endswith("_TRITON__URL")):
+                    yield name, value
+                elif key.endswith("_ROUTES") or (on_triton and key.endswith("_TRITON__URLS")):
+                    yield from ((name, address) for address in json.loads(value).values())
+
+
+def test_network_policies_let_every_caller_reach_what_it_dials(rendered: tuple[str, list[Obj]]) -> None:
+    """Through Envoy too: the caller to Envoy, then Envoy to the pods of its cluster."""
+    target, objects = rendered
+    dialed = list(_dialed(objects))
+    assert len(dialed) >= 10
+    envoy = [c for c in _of_kind(objects, "ConfigMap") if c["metadata"]["name"] == "envoy-config"]
+    config = yaml.load(envoy[0]["data"]["envoy.yaml"], Loader=yaml.CSafeLoader) if envoy else {}
+    for caller, address in dialed:
+        host, port = _host_port(address)
+        if host == "envoy":
+            assert _admits(objects, caller, "envoy", port), (target, caller, address)
+            (listener,) = [
+                item
+                for item in config["static_resources"]["listeners"]
+                if item["address"]["socket_address"]["port_value"] == port
+            ]
+            cluster_name = _envoy_route(config, listener["name"])["route"]["cluster"]
+            (cluster,) = [c for c in config["static_resources"]["clusters"] if c["name"] == cluster_name]
+            (endpoint,) = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"]
+            upstream = endpoint["endpoint"]["address"]["socket_address"]
+            caller, address = "envoy", f"{upstream['address']}:{upstream['port_value']}"
+        port = _container_port(objects, address)
+        for pod in _pods_behind(objects, address):
+            assert _admits(objects, caller, pod, port), (target, caller, address, pod)
+
+
+def test_every_workload_has_a_disruption_budget_and_a_network_policy(rendered: tuple[str, list[Obj]]) -> None:
+    target, objects = rendered
+    budgets, policies = _of_kind(objects, "PodDisruptionBudget"), _of_kind(objects, "NetworkPolicy")
+    for deployment in _of_kind(objects, "Deployment"):
+        name = deployment["metadata"]["name"]
+        labels = _pod_labels(objects, name)
+        mine = [b for b in budgets if _selects(b["spec"]["selector"], labels)]
+        if name == "gateway":
+            assert not mine, NO_BUDGET[name]
+        elif name not in NO_BUDGET:
+            (budget,) = mine
+            # One pod at a time, never blocking a drain, even at one replica or with pods unready.
+            assert budget["spec"]["maxUnavailable"] == 1 and "minAvailable" not in budget["spec"], name
+            assert budget["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow", name
+        selecting = [p for p in policies if _selects(p["spec"]["podSelector"], labels)]
+        if name not in NO_POLICY:
+            assert len(selecting) == 1, (target, name)
+    # Each budget and policy is one Deployment's.
+    for item in [*budgets, *policies]:
+        selector = item["spec"].get("selector") or item["spec"]["podSelector"]
+        matching = [
+            d
+            for d in _of_kind(objects, "Deployment")
+            if _selects(selector, _pod_labels(objects, d["metadata"]["name"]))
+        ]
+        assert [d["metadata"]["name"] for d in matching] == [item["metadata"]["name"]], item["metadata"]["name"]
+
+
+def test_port_names_are_unique_within_a_pod(rendered: tuple[str, list[Obj]]) -> None:
+    """The Kubernetes API's rule (ContainerPort.name), which Services and NetworkPolicies
+    resolve named ports by."""
+    _, objects = rendered
+    for deployment in _of_kind(objects, "Deployment"):
+        names = [p["name"] for c in _containers(deployment) for p in c.get("ports", []) if "name" in p]
+        assert len(names) == len(set(names)), (deployment["metadata"]["name"], names)
+
+
+def test_gpu_overlay_sends_the_services_calls_through_envoy() -> None:
+    objects = render("overlays/gpu")
 
     gateway = _main(_named(objects, "Deployment", "gateway"))
     assert _env(gateway)["SPEECHMESH_GATEWAY_TTS_ADDRESS"] == "envoy:50051"
@@ -820,7 +1026,7 @@ def _envoy_route(config: Obj, listener_name: str) -> Obj:
 def test_envoy_lets_large_uploads_and_long_silent_calls_through(listener: str) -> None:
     """stt's Recognize, every audio method and chat's SpeechTranslate send nothing back until
     the whole upload is processed (minutes for a long one), and take uploads of up to 100 MiB."""
-    objects = render(K8S / "overlays/gpu")
+    objects = render("overlays/gpu")
     config = yaml.safe_load(_named(objects, "ConfigMap", "envoy-config")["data"]["envoy.yaml"])
     found = _envoy_route(config, listener)
     manager, route = found["manager"], found["route"]
@@ -838,8 +1044,8 @@ def test_envoy_lets_large_uploads_and_long_silent_calls_through(listener: str) -
 
 
 def test_stt_models_component_mounts_larger_whisper_sizes_beside_the_image_ones() -> None:
-    base = render(K8S / "base")
-    objects = _render_target("base+components/stt-models")
+    base = render("overlays/dev")
+    objects = render("overlays/dev+stt-models")
     deployment = _named(objects, "Deployment", "stt")
     container = _main(deployment)
     models_dir = _env(container)["SPEECHMESH_STT_MODELS_DIR"]
@@ -883,7 +1089,7 @@ def test_image_installs_whisper_base_where_stt_reads_it() -> None:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     known = set(pyproject["project"]["optional-dependencies"])
     assert set(extras.split(",")) == {"tts", "stt", "audio", "chat", "gateway"} <= known
-    container = _main(_named(render(K8S / "base"), "Deployment", "stt"))
+    container = _main(_named(render("overlays/dev"), "Deployment", "stt"))
     models_dir = _env(container)["SPEECHMESH_STT_MODELS_DIR"]
     assert f"python -m services.stt.weights --models-dir {models_dir}" in dockerfile
     assert f"SPEECHMESH_STT_MODELS_DIR={models_dir}" in dockerfile

@@ -25,17 +25,12 @@ from services.audio.processors import Separator
 from services.audio.registry import build_engines
 from services.audio.settings import AudioSettings
 from speechmesh.common.errors import InvalidArgument, ModelUnavailable
-from speechmesh.runtime import numba_cache
 from speechmesh.triton import wire
 from speechmesh.triton.hosting import HostedModel, Tensors
 
 
 class SeparatorModel(HostedModel):
     def setup(self, name: str, parameters: dict[str, str]) -> None:
-        # librosa's numba kernels compile into a cache folder of this process's own, as in a
-        # service (numba_cache.py says why): Triton's environment may name the folder a
-        # service or a test run is compiling into at the same time.
-        numba_cache.claim(f"triton-{name}")
         # This process is where the model runs, whatever the services are told: `runtime` is
         # replaced, not passed to the constructor, which would merge it with the environment's.
         settings = AudioSettings(engines=[name], default_separator=name).model_copy(update={"runtime": {}})

@@ -22,6 +22,9 @@ class EmbedderModel(HostedModel):
     def setup(self, name: str, parameters: dict[str, str]) -> None:
         self.embedder = DVectorEmbedder(threads=int(parameters.get("threads", "0")))
         self.embedder.load()
+        # One clip now: librosa's kernels compile (or fail, e.g. on a read-only cache folder)
+        # while the model loads, so a failure fails readiness, not the first request.
+        self.embedder.embed(np.zeros(16000, np.float32))
 
     def execute(self, requests: list[Any]) -> list[Any] | None:
         """Every clip of every request in one `embed_many`, then each request its rows."""

@@ -35,6 +35,7 @@ import triton_python_backend_utils as pb_utils
 
 from speechmesh.common.cancel import bound
 from speechmesh.common.errors import SpeechmeshError
+from speechmesh.runtime import numba_cache
 from speechmesh.triton import wire
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,10 @@ class HostedModel:
         self._stopping = threading.Event()
         self._watcher = threading.Thread(target=self._watch, name="cancel-watch", daemon=True)
         self._watcher.start()
+        # numba (librosa's kernels: the embedder's features, the separator) compiles into a
+        # cache folder of this process's own, as a service's does (numba_cache.py says why):
+        # Triton's environment may name a folder that a service is compiling into right now.
+        numba_cache.claim(f"triton-{args['model_name']}")
         self.setup(args["model_name"], parameters)
 
     def execute(self, requests: list[Any]) -> list[Any] | None:
