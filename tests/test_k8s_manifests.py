@@ -291,15 +291,7 @@ def _pods_behind(objects: list[Obj], address: str) -> set[str]:
         selector = _named(objects, "Service", host)["spec"]["selector"]
     else:
         config = yaml.safe_load(_named(objects, "ConfigMap", "envoy-config")["data"]["envoy.yaml"])
-        (listener,) = [
-            item
-            for item in config["static_resources"]["listeners"]
-            if item["address"]["socket_address"]["port_value"] == port
-        ]
-        cluster_name = _envoy_route(config, listener["name"])["route"]["cluster"]
-        (cluster,) = [c for c in config["static_resources"]["clusters"] if c["name"] == cluster_name]
-        (endpoint,) = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"]
-        headless = endpoint["endpoint"]["address"]["socket_address"]["address"]
+        headless = _envoy_upstream(config, port)["address"]
         selector = _named(objects, "Service", headless)["spec"]["selector"]
     return {
         d["metadata"]["name"]
@@ -922,15 +914,7 @@ def test_network_policies_let_every_caller_reach_what_it_dials(rendered: tuple[s
         host, port = _host_port(address)
         if host == "envoy":
             assert _admits(objects, caller, "envoy", port), (target, caller, address)
-            (listener,) = [
-                item
-                for item in config["static_resources"]["listeners"]
-                if item["address"]["socket_address"]["port_value"] == port
-            ]
-            cluster_name = _envoy_route(config, listener["name"])["route"]["cluster"]
-            (cluster,) = [c for c in config["static_resources"]["clusters"] if c["name"] == cluster_name]
-            (endpoint,) = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"]
-            upstream = endpoint["endpoint"]["address"]["socket_address"]
+            upstream = _envoy_upstream(config, port)
             caller, address = "envoy", f"{upstream['address']}:{upstream['port_value']}"
         port = _container_port(objects, address)
         for pod in _pods_behind(objects, address):
@@ -1010,6 +994,16 @@ def test_gpu_overlay_sends_the_services_calls_through_envoy() -> None:
         assert port in proxy_ports, pod
     probes = next(p["containerPort"] for p in proxy["ports"] if p["name"] == "probes")
     assert listeners["probes"] == probes
+
+
+def _envoy_upstream(config: Obj, port: int) -> Obj:
+    """The socket address (the headless Service) behind Envoy's listener on `port`."""
+    listeners = config["static_resources"]["listeners"]
+    (listener,) = [item for item in listeners if item["address"]["socket_address"]["port_value"] == port]
+    cluster_name = _envoy_route(config, listener["name"])["route"]["cluster"]
+    (cluster,) = [c for c in config["static_resources"]["clusters"] if c["name"] == cluster_name]
+    (endpoint,) = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"]
+    return endpoint["endpoint"]["address"]["socket_address"]
 
 
 def _envoy_route(config: Obj, listener_name: str) -> Obj:

@@ -26,14 +26,12 @@ from services.audio.registry import build_engines
 from services.audio.settings import AudioSettings
 from speechmesh.common.errors import InvalidArgument, ModelUnavailable
 from speechmesh.triton import wire
-from speechmesh.triton.hosting import HostedModel, Tensors
+from speechmesh.triton.hosting import HostedModel, Tensors, in_process
 
 
 class SeparatorModel(HostedModel):
     def setup(self, name: str, parameters: dict[str, str]) -> None:
-        # This process is where the model runs, whatever the services are told: `runtime` is
-        # replaced, not passed to the constructor, which would merge it with the environment's.
-        settings = AudioSettings(engines=[name], default_separator=name).model_copy(update={"runtime": {}})
+        settings = in_process(AudioSettings, engines=[name], default_separator=name)
         separators = build_engines(settings).separators
         separators.load()
         (card,) = [card for card in separators.models() if card.id == name]

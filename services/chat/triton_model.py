@@ -29,14 +29,12 @@ from services.chat.settings import ChatSettings
 from speechmesh.common.cancel import checkpoint
 from speechmesh.common.errors import Cancelled, InvalidArgument
 from speechmesh.triton import wire
-from speechmesh.triton.hosting import HostedModel, Tensors
+from speechmesh.triton.hosting import HostedModel, Tensors, in_process
 
 
 class WriterModel(HostedModel):
     def setup(self, name: str, parameters: dict[str, str]) -> None:
-        # This process is where the model runs, whatever the services are told: `runtime` is
-        # replaced, not passed to the constructor, which would merge it with the environment's.
-        settings = ChatSettings(engines=[name], default_model=name).model_copy(update={"runtime": {}})
+        settings = in_process(ChatSettings, engines=[name], default_model=name)
         registry = build_engines(settings).language_models
         registry.load()
         self.engine: LanguageModel = registry.get(name)[1]

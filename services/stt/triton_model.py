@@ -19,14 +19,12 @@ from services.stt.registry import build_registry
 from services.stt.settings import SttSettings
 from speechmesh.common.errors import InvalidArgument
 from speechmesh.triton import wire
-from speechmesh.triton.hosting import HostedModel, Tensors
+from speechmesh.triton.hosting import HostedModel, Tensors, in_process
 
 
 class RecognizerModel(HostedModel):
     def setup(self, name: str, parameters: dict[str, str]) -> None:
-        # This process is where the model runs, whatever the services are told: `runtime` is
-        # replaced, not passed to the constructor, which would merge it with the environment's.
-        settings = SttSettings(engines=[name], default_model=name).model_copy(update={"runtime": {}})
+        settings = in_process(SttSettings, engines=[name], default_model=name)
         registry = build_registry(settings)
         registry.load()
         self.engine: Recognizer = registry.get(name)[1]

@@ -20,14 +20,12 @@ from services.tts.settings import TtsSettings
 from services.tts.synthesizer import SynthesisOptions, Synthesizer
 from speechmesh.common.errors import InvalidArgument
 from speechmesh.triton import wire
-from speechmesh.triton.hosting import HostedModel, Tensors
+from speechmesh.triton.hosting import HostedModel, Tensors, in_process
 
 
 class SynthesizerModel(HostedModel):
     def setup(self, name: str, parameters: dict[str, str]) -> None:
-        # This process is where the model runs, whatever the services are told: `runtime` is
-        # replaced, not passed to the constructor, which would merge it with the environment's.
-        settings = TtsSettings(engines=[name], default_model=name).model_copy(update={"runtime": {}})
+        settings = in_process(TtsSettings, engines=[name], default_model=name)
         registry = build_registry(settings)
         registry.load()
         self.engine: Synthesizer = registry.get(name)[1]

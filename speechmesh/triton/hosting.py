@@ -28,20 +28,30 @@ import sys
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from speechmesh.common.cancel import bound
 from speechmesh.common.errors import SpeechmeshError
+from speechmesh.common.settings import ServiceSettings
 from speechmesh.runtime import numba_cache
 from speechmesh.triton import wire
 
 log = logging.getLogger(__name__)
 
 Tensors = dict[str, np.ndarray]
+S = TypeVar("S", bound=ServiceSettings)
 _WATCH_SECONDS = 0.1
+
+
+def in_process(settings_class: type[S], **fields: Any) -> S:
+    """A service's settings (the environment's, and `fields`) for the engine this Triton model
+    runs: in this process, whatever `runtime` the environment gives the services. Replaced
+    after construction: a `runtime` passed to the constructor is merged with the environment's
+    (pydantic-settings deep-merges dicts), and the model would wait for itself."""
+    return settings_class(**fields).model_copy(update={"runtime": {}})
 
 
 class HostedModel:
