@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import faulthandler
 import itertools
 import time
 
@@ -142,6 +143,7 @@ async def test_a_listener_who_hangs_up_stops_synthesis(client, monkeypatch) -> N
             waiting_for = "the pipeline to stop"
             await abandoned.wait()
     except TimeoutError:
+        faulthandler.dump_traceback(all_threads=True)  # where the service's threads are (stderr)
         raise AssertionError(f"the service never stopped for the hang-up ({waiting_for}): {pieces}") from None
     assert len(pieces) <= 2, pieces
 
