@@ -12,11 +12,12 @@ streamed as it is synthesized (as OpenAI does); `stream_format=sse` sends
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 from fastapi import APIRouter, Depends
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 
 from gateway.admission import Ticket, admit
 from gateway.body import json_body
@@ -24,6 +25,7 @@ from gateway.clients import tts_client
 from gateway.openapi import AUTHENTICATED, BODY_ERRORS, binary, errors, request_body
 from gateway.routers import both
 from gateway.schemas import OpenAISpeechRequest
+from gateway.streaming import ClosingStreamingResponse
 from gateway.synthesis import priced_model, spoke
 from speechmesh.clients.tts import TtsClient
 from speechmesh.common.audio.formats import FORMATS
@@ -97,10 +99,11 @@ async def _resolve(tts: TtsClient, model: str, voice: str) -> tuple[str, str]:
     return next((choice for choice in choices if choice in loaded), choices[-1])
 
 
-async def _events(chunks: AsyncIterator[bytes], characters: int) -> AsyncIterator[bytes]:
-    async for chunk in chunks:
-        event = {"type": "speech.audio.delta", "audio": base64.b64encode(chunk).decode()}
-        yield f"data: {json.dumps(event)}\n\n".encode()
+async def _events(chunks: AsyncGenerator[bytes, None], characters: int) -> AsyncIterator[bytes]:
+    async with contextlib.aclosing(chunks):  # closed with the events: the upstream call ends too
+        async for chunk in chunks:
+            event = {"type": "speech.audio.delta", "audio": base64.b64encode(chunk).decode()}
+            yield f"data: {json.dumps(event)}\n\n".encode()
     usage = {"input_tokens": characters, "output_tokens": 0, "total_tokens": characters}
     yield f"data: {json.dumps({'type': 'speech.audio.done', 'usage': usage})}\n\n".encode()
 
@@ -143,5 +146,5 @@ async def speech(
     plan, chunks = await tts.stream(synthesis)
     await spoke(ticket, plan)
     if body.stream_format == "sse":
-        return StreamingResponse(_events(chunks, len(body.input)), media_type="text/event-stream")
-    return StreamingResponse(chunks, media_type=fmt.mime_type)
+        return ClosingStreamingResponse(_events(chunks, len(body.input)), media_type="text/event-stream")
+    return ClosingStreamingResponse(chunks, media_type=fmt.mime_type)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 
 from fastapi import APIRouter, Depends
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 
 from gateway.admission import Ticket, admit
 from gateway.alignment import TimedWord, align
@@ -15,6 +15,7 @@ from gateway.errors import ApiError
 from gateway.openapi import AUTHENTICATED, BODY_ERRORS, binary, errors, request_body
 from gateway.routers import both
 from gateway.schemas import TimedWordOut, TtsRequest, TtsTimestampsOut
+from gateway.streaming import ClosingStreamingResponse
 from gateway.synthesis import priced_model, spoke
 from gateway.units import seconds
 from speechmesh.clients.stt import SttClient
@@ -105,4 +106,4 @@ async def text_to_speech(
         return Response(audio, media_type=media_type)
     plan, chunks = await tts.stream(synthesize_request(body))
     await spoke(ticket, plan)
-    return StreamingResponse(chunks, media_type=media_type)
+    return ClosingStreamingResponse(chunks, media_type=media_type)
