@@ -62,11 +62,14 @@ class Triton:
     """A tritonserver process with `models` of `repository`."""
 
     def __init__(self, repository: Path, models: list[str], run_dir: Path) -> None:
-        self.url = f"127.0.0.1:{free_port()}"
-        http = free_port()
+        ports: set[int] = set()
+        while len(ports) < 3:  # picks one after another may repeat a port
+            ports.add(free_port())
+        grpc_port, http, metrics = sorted(ports)
+        self.url = f"127.0.0.1:{grpc_port}"
         argv = [sys.executable, "-m", "speechmesh.triton.server", f"--repository={repository}", f"--run-dir={run_dir}"]
         argv += [f"--model={model}" for model in models]
-        argv += [f"--grpc-port={self.url.split(':')[1]}", f"--http-port={http}", f"--metrics-port={free_port()}"]
+        argv += [f"--grpc-port={grpc_port}", f"--http-port={http}", f"--metrics-port={metrics}"]
         env = {**os.environ, "SPEECHMESH_STT_MODELS_DIR": str(ROOT / "var" / "models")}
         self._log = (run_dir / "triton.log").open("wb")
         self._process = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)

@@ -32,7 +32,7 @@ from grpc_health.v1._async import HealthServicer
 
 from deploy.envoy import local
 from speechmesh.clients import stt, tts
-from tests.servers import _start, _stop, _tail, free_port
+from tests.servers import _start, _stop, _tail, free_ports
 
 ROOT = Path(__file__).resolve().parent.parent
 # Two services importing and loading Piper at once on 2 busy cores.
@@ -83,8 +83,8 @@ async def tts_replicas(tmp_path: Path, count: int, workers: int) -> AsyncIterato
     """`count` `python -m services.tts` processes with Piper alone and `workers` workers, SERVING."""
     replicas = []
     try:
-        for index in range(count):
-            port, log = free_port(), tmp_path / f"tts-{index}.log"
+        for index, port in enumerate(free_ports(count)):
+            log = tmp_path / f"tts-{index}.log"
             env = os.environ | {
                 "SPEECHMESH_TTS_PORT": str(port),
                 "SPEECHMESH_TTS_ENGINES": '["piper"]',
@@ -209,7 +209,8 @@ class Envoy:
 @contextlib.asynccontextmanager
 async def running_envoy(tmp_path: Path, upstreams: dict[str, list[tuple[str, int]]]) -> AsyncIterator[Envoy]:
     """Envoy from the committed config with loopback upstreams, once every host is healthy."""
-    ports, admin_port = {name: free_port() for name in upstreams}, free_port()
+    *listeners, admin_port = free_ports(len(upstreams) + 1)
+    ports = dict(zip(upstreams, listeners, strict=True))
     config = local.localize(local.load(), upstreams, admin_port=admin_port, listen=ports)
     path, log = tmp_path / "envoy.yaml", tmp_path / "envoy.log"
     path.write_text(yaml.safe_dump(config))

@@ -34,9 +34,17 @@ STOP_SECONDS = 10.0
 
 def free_port() -> int:
     """A loopback port nothing listens on now (the OS's pick for port 0)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` different loopback ports nothing listens on now: picked while all are held, as
+    picks one after another may return the same port (two Triton ports collided so)."""
+    with contextlib.ExitStack() as held:
+        probes = [held.enter_context(socket.socket()) for _ in range(count)]
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [int(probe.getsockname()[1]) for probe in probes]
 
 
 def _tail(log: Path, characters: int = 2000) -> str:
@@ -226,7 +234,7 @@ async def triton_server(tmp_path: Path, models: list[str], env: dict[str, str]) 
     gRPC address once every model is ready."""
     import httpx
 
-    grpc_port, http_port, metrics_port = free_port(), free_port(), free_port()
+    grpc_port, http_port, metrics_port = free_ports(3)
     argv = [sys.executable, "-m", "speechmesh.triton.server", *(f"--model={model}" for model in models)]
     argv += [f"--grpc-port={grpc_port}", f"--http-port={http_port}", f"--metrics-port={metrics_port}"]
     log = tmp_path / "triton.log"

@@ -27,7 +27,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import running_gateway
-from tests.test_supervision import free_port
+from tests.servers import free_port, free_ports
 
 
 class Collector(trace_service_pb2_grpc.TraceServiceServicer):
@@ -63,7 +63,7 @@ def collector() -> Iterator[tuple[Collector, str]]:
 def tts_process(tmp_path: Path, collector: tuple[Collector, str]) -> Iterator[tuple[int, int, Path]]:
     """`python -m services.tts` (Piper only) with OTLP tracing and metrics: (gRPC port,
     metrics port, its stderr log)."""
-    port, metrics_port = free_port(), free_port()
+    port, metrics_port = free_ports(2)
     log = tmp_path / "tts.log"
     env = {
         **os.environ,

@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import xmlrpc.client
@@ -23,6 +22,7 @@ from supervisor.xmlrpc import SupervisorTransport
 
 from gateway.settings import GatewaySettings
 from gateway.store.stores import open_stores
+from tests.servers import free_ports
 
 pytestmark = pytest.mark.slow
 
@@ -32,17 +32,11 @@ RESTART_SECONDS = 8  # the gateway's restart estimate before it has seen one
 TEXT = "The quick brown fox jumps over the lazy dog."
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class Stack:
     """supervisord with the repo's config, and its XML-RPC interface for pids."""
 
     def __init__(self, run_dir: Path) -> None:
-        tts, stt, audio, chat, http = free_port(), free_port(), free_port(), free_port(), free_port()
+        tts, stt, audio, chat, http = free_ports(5)
         self.database = run_dir / "speechmesh.db"
         self.base_url = f"http://127.0.0.1:{http}"
         env = os.environ | {

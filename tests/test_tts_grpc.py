@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+
 import grpc
 import pytest
 
 from services.tts.pipeline import FIRST_BLOCK_SECONDS
 from services.tts.settings import TtsSettings
 from speechmesh.v1 import common_pb2, models_pb2, models_pb2_grpc, tts_pb2, tts_pb2_grpc
-from tests.conftest import decode
+from tests.conftest import decode, running_service, wait_serving
+from tests.fakes import ScriptedSynthesizer, scripted_registry
 
 pytestmark = pytest.mark.slow
 
@@ -172,3 +176,30 @@ async def test_model_catalog_reports_ready_and_unavailable_models(tts_channel) -
     assert models["piper"].state == models_pb2.READY and models["piper"].tier == models_pb2.FREE
     assert models["chatterbox"].state == models_pb2.UNAVAILABLE and models["chatterbox"].supports_cloning
     assert "weights" in models["chatterbox"].unavailable_reason
+
+
+async def test_a_whole_file_answers_nothing_until_it_is_encoded() -> None:
+    """So a replica that dies while it synthesizes has answered nothing, and Envoy or the
+    client's retry policy can replay the call elsewhere (they replay only unanswered calls).
+    A stream, by contrast, names its voice (the plan) while the engine is still working."""
+    release, hold = threading.Event(), threading.Event()
+    release.set()
+    engine = ScriptedSynthesizer(release, hold=hold)
+    async with running_service(scripted_registry(engine)) as port:
+        await wait_serving(port)
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = tts_pb2_grpc.TextToSpeechStub(channel)
+            streamed = aiter(stub.SynthesizeStream(tts_pb2.SynthesizeRequest(text="hi"), timeout=30))
+            assert (await asyncio.wait_for(anext(streamed), 30)).HasField("plan")  # the engine is held
+            assert await asyncio.to_thread(engine.entered.wait, 30)
+            whole = aiter(stub.Synthesize(tts_pb2.SynthesizeRequest(text="hi"), timeout=30))
+            first = asyncio.ensure_future(anext(whole))
+            # Held in the engine: the stream's plan came within this second; the whole file's does not.
+            done, _ = await asyncio.wait({first}, timeout=1.0)
+            assert not done
+            hold.set()
+            assert (await first).HasField("plan")
+            rest = [message async for message in whole]
+            assert rest[0].HasField("audio_content") and rest[-1].HasField("result")
+            async for _ in streamed:
+                pass

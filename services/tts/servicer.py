@@ -134,12 +134,13 @@ class TextToSpeechServicer(tts_pb2_grpc.TextToSpeechServicer):
             # whole file says nothing until it is encoded: a replica that dies while it
             # synthesizes has answered nothing, so Envoy or the client's retry policy can
             # replay the call on another (both replay only calls with no answer yet).
-            unsent = [] if stream else [planned]
+            planned_sent = stream
             if stream:
                 yield planned
             async for chunk in self._blocking.iterate(iter(synthesis)):
-                while unsent:
-                    yield unsent.pop()
+                if not planned_sent:
+                    planned_sent = True
+                    yield planned
                 yield tts_pb2.SynthesizeResponse(audio_content=chunk)
         encoder = synthesis.encoder
         metrics.observe_real_time_factor("tts", plan.model, time.perf_counter() - started, encoder.duration_seconds)

@@ -107,7 +107,7 @@ class HostedModel:
 
     def _respond(self, request: Any) -> Any:
         try:
-            return self._response(self._guarded(request, lambda inputs: self.answer(inputs)))
+            return self._response(self._guarded(request, self.answer))
         except Exception as error:
             return self._failure(error)
 

@@ -154,9 +154,10 @@ class TritonModel:
             return typed
         if "CANCELLED" in status:
             return Cancelled("The call was cancelled.")
-        if "UNAVAILABLE" in status and ("connect" in message.lower() or "socket" in message.lower()):
+        if "UNAVAILABLE" in status:
             return UpstreamUnavailable(f"The Triton Inference Server serving model '{self.name}' cannot be reached.")
         if "not found" in message or "not ready" in message or "unknown model" in message.lower():
             return ModelLoading(f"Model '{self.name}' is loading on Triton; retry in a few seconds.", model=self.name)
+        # Triton's own words stay in the log: they may name its instances and paths.
         log.warning("triton call failed", extra={"model": self.name, "status": status, "error": message})
-        return UpstreamUnavailable(f"The Triton Inference Server failed model '{self.name}': {message}")
+        return UpstreamUnavailable(f"The Triton Inference Server failed model '{self.name}'.")
