@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 
 import grpc
@@ -154,3 +155,36 @@ async def test_reflection_lists_the_services(tts_port: int) -> None:
         reply = await anext(aiter(stub.ServerReflectionInfo(iter([request]))))
     names = {service.name for service in reply.list_services_response.service}
     assert {"speechmesh.v1.TextToSpeech", "speechmesh.v1.ModelCatalog", "grpc.health.v1.Health"} <= names
+
+
+async def test_a_stream_cancelled_while_its_reply_waits_to_be_sent_stops_at_once() -> None:
+    # A client that stops reading fills the stream's flow-control window, so the service
+    # waits inside grpc's write when the cancel comes. grpc.aio then abandons a generator
+    # handler at its `yield`, and only the garbage collector would close it: with the
+    # collector off, the engine would run on until it finished.
+    release = threading.Event()
+    release.set()
+    engine = ScriptedSynthesizer(release, blocks=100_000)
+    cancelled = {"service": "tts", "method": "SynthesizeStream", "code": "CANCELLED"}
+    before = REGISTRY.get_sample_value("speechmesh_rpc_total", cancelled) or 0
+    gc.disable()
+    try:
+        async with running_service(scripted_registry(engine)) as port:
+            await wait_serving(port)
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                stub = tts_pb2_grpc.TextToSpeechStub(channel)
+                call = stub.SynthesizeStream(tts_pb2.SynthesizeRequest(text="hi", output={"encoding": "WAV"}))
+                messages = aiter(call)
+                assert (await anext(messages)).HasField("plan")
+                assert (await anext(messages)).HasField("audio_content")
+                # Not read any further: the window fills and the service's write waits.
+                produced = -1
+                while produced != engine.produced:
+                    produced = engine.produced
+                    await asyncio.sleep(0.2)
+                call.cancel()
+            assert await asyncio.to_thread(engine.ended.wait, 10), "the engine ran on for a client who left"
+            assert engine.produced < 100_000
+            assert (REGISTRY.get_sample_value("speechmesh_rpc_total", cancelled) or 0) == before + 1
+    finally:
+        gc.enable()

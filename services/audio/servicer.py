@@ -4,7 +4,7 @@ the results once they are complete (a file is never half-sent: `output.py`)."""
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from typing import IO, Any, TypeVar
 
 import grpc
@@ -105,7 +105,7 @@ class AudioServicer(audio_pb2_grpc.AudioServicer):
     @refusing
     async def Enhance(
         self, request_iterator: AsyncIterator[audio_pb2.EnhanceRequest], context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[audio_pb2.ProcessedAudio]:
+    ) -> AsyncGenerator[audio_pb2.ProcessedAudio, None]:
         messages = aiter(request_iterator)
         config = await self._config(messages, "Enhance")
         if config.super_resolution:
@@ -130,7 +130,7 @@ class AudioServicer(audio_pb2_grpc.AudioServicer):
     @refusing
     async def Dereverb(
         self, request_iterator: AsyncIterator[audio_pb2.DereverbRequest], context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[audio_pb2.ProcessedAudio]:
+    ) -> AsyncGenerator[audio_pb2.ProcessedAudio, None]:
         messages = aiter(request_iterator)
         config = await self._config(messages, "Dereverb")
         if config.type not in _KINDS:
@@ -146,7 +146,7 @@ class AudioServicer(audio_pb2_grpc.AudioServicer):
     @refusing
     async def Separate(
         self, request_iterator: AsyncIterator[audio_pb2.SeparateRequest], context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[audio_pb2.SeparateResponse]:
+    ) -> AsyncGenerator[audio_pb2.SeparateResponse, None]:
         messages = aiter(request_iterator)
         config = await self._config(messages, "Separate")
         stems = config.stems or 2
@@ -191,7 +191,7 @@ class AudioServicer(audio_pb2_grpc.AudioServicer):
     @refusing
     async def Convert(
         self, request_iterator: AsyncIterator[audio_pb2.ConvertRequest], context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[audio_pb2.ProcessedAudio]:
+    ) -> AsyncGenerator[audio_pb2.ProcessedAudio, None]:
         messages = aiter(request_iterator)
         config = await self._config(messages, "Convert")
         if not config.output.encoding:
@@ -211,7 +211,7 @@ class AudioServicer(audio_pb2_grpc.AudioServicer):
     @refusing
     async def VoiceConvert(
         self, request_iterator: AsyncIterator[audio_pb2.VoiceConvertRequest], context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[audio_pb2.ProcessedAudio]:
+    ) -> AsyncGenerator[audio_pb2.ProcessedAudio, None]:
         messages = aiter(request_iterator)
         config = await self._config(messages, "VoiceConvert")
         if not config.target_voice:
@@ -229,7 +229,7 @@ class AudioServicer(audio_pb2_grpc.AudioServicer):
     @refusing
     async def SpeechToSpeech(
         self, request_iterator: AsyncIterator[audio_pb2.SpeechToSpeechRequest], context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[audio_pb2.ProcessedAudio]:
+    ) -> AsyncGenerator[audio_pb2.ProcessedAudio, None]:
         messages = aiter(request_iterator)
         config = await self._config(messages, "SpeechToSpeech")
         if config.emotion not in EMOTIONS:

@@ -3,7 +3,8 @@ and streams what it answers."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import grpc
@@ -54,20 +55,25 @@ class ChatServicer(chat_pb2_grpc.ChatServicer):
     @refusing
     async def VoiceChat(
         self, request_iterator: AsyncIterator[chat_pb2.VoiceChatRequest], context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[chat_pb2.VoiceChatResponse]:
+    ) -> AsyncGenerator[chat_pb2.VoiceChatResponse, None]:
         config = await _config(request_iterator)
         output = output_spec(config.output, default="mp3")
-        async with self._blocking.admit("voice-chat"):
-            async for response in self._voice_chat.turn(config, _audio(request_iterator), output):
+        # The turn is closed with this generator (a caller who left): its writer and speech stop.
+        async with (
+            self._blocking.admit("voice-chat"),
+            contextlib.aclosing(self._voice_chat.turn(config, _audio(request_iterator), output)) as turn,
+        ):
+            async for response in turn:
                 yield response
 
     @refusing
     async def SpeechTranslate(
         self, request_iterator: AsyncIterator[chat_pb2.SpeechTranslateRequest], context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[chat_pb2.SpeechTranslateResponse]:
+    ) -> AsyncGenerator[chat_pb2.SpeechTranslateResponse, None]:
         config = await _config(request_iterator)
         output = output_spec(config.output, default="mp3")
         async with self._blocking.admit("speech-translate"):
             with await read_audio(request_iterator, limits.AUDIO_UPLOAD_MAX_BYTES, "file") as upload:
-                async for response in self._translator.translate(config, upload, output):
-                    yield response
+                async with contextlib.aclosing(self._translator.translate(config, upload, output)) as replies:
+                    async for response in replies:
+                        yield response

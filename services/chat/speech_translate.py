@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import IO
 
@@ -74,7 +74,7 @@ class SpeechTranslator:
 
     async def translate(
         self, config: chat_pb2.SpeechTranslateConfig, upload: IO[bytes], output: OutputSpec
-    ) -> AsyncIterator[chat_pb2.SpeechTranslateResponse]:
+    ) -> AsyncGenerator[chat_pb2.SpeechTranslateResponse, None]:
         target = (config.target_language or "en").lower()
         source_given = config.source_language.lower()
         if target not in self.targets(source_given):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 
 from services.chat import prompt
@@ -76,7 +76,7 @@ class VoiceChat:
 
     async def turn(
         self, config: chat_pb2.VoiceChatConfig, audio: AsyncIterator[bytes], output: OutputSpec
-    ) -> AsyncIterator[chat_pb2.VoiceChatResponse]:
+    ) -> AsyncGenerator[chat_pb2.VoiceChatResponse, None]:
         history = _history(config)
         if len(config.system_prompt) > prompt.SYSTEM_PROMPT_MAX_CHARS:
             raise InvalidArgument(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 import grpc
 
@@ -79,7 +80,7 @@ class TextToSpeechServicer(tts_pb2_grpc.TextToSpeechServicer):
     @refusing
     async def Clone(
         self, request_iterator: AsyncIterator[tts_pb2.CloneRequest], context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[tts_pb2.SynthesizeResponse]:
+    ) -> AsyncGenerator[tts_pb2.SynthesizeResponse, None]:
         # `refusing`: a refusal (an unknown or unavailable cloner) reads the rest of the
         # reference first, or the caller may see gRPC's INTERNAL instead (grpc/grpc#36066).
         messages = aiter(request_iterator)
@@ -137,11 +138,13 @@ class TextToSpeechServicer(tts_pb2_grpc.TextToSpeechServicer):
             planned_sent = stream
             if stream:
                 yield planned
-            async for chunk in self._blocking.iterate(iter(synthesis)):
-                if not planned_sent:
-                    planned_sent = True
-                    yield planned
-                yield tts_pb2.SynthesizeResponse(audio_content=chunk)
+            # Closed with this generator (a caller who left): the pool stops pulling pieces.
+            async with contextlib.aclosing(self._blocking.iterate(iter(synthesis))) as chunks:
+                async for chunk in chunks:
+                    if not planned_sent:
+                        planned_sent = True
+                        yield planned
+                    yield tts_pb2.SynthesizeResponse(audio_content=chunk)
         encoder = synthesis.encoder
         metrics.observe_real_time_factor("tts", plan.model, time.perf_counter() - started, encoder.duration_seconds)
         yield tts_pb2.SynthesizeResponse(

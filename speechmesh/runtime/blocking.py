@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import contextvars
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
@@ -51,7 +51,7 @@ class Blocking:
             token.set()
             raise
 
-    async def iterate(self, iterator: Iterator[T]) -> AsyncIterator[T]:
+    async def iterate(self, iterator: Iterator[T]) -> AsyncGenerator[T, None]:
         """Pulls items of a blocking iterator in the pool, one at a time.
 
         When the consumer stops early (a cancelled call), no further item is pulled and

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any, cast
 
 import grpc
@@ -43,7 +43,7 @@ _MALFORMED_MESSAGE = "A request message does not parse as its protobuf type (a s
 
 # A method handler's behaviors as an aio server calls them; grpc's stubs type them as the
 # sync server's (a plain function of a grpc.ServicerContext).
-_StreamBehavior = Callable[[Any, "grpc.aio.ServicerContext[Any, Any]"], AsyncIterator[Any]]
+_StreamBehavior = Callable[[Any, "grpc.aio.ServicerContext[Any, Any]"], AsyncGenerator[Any, None]]
 _UnaryBehavior = Callable[[Any, "grpc.aio.ServicerContext[Any, Any]"], Awaitable[Any]]
 
 
@@ -74,6 +74,18 @@ def _request(request: Any, streaming: bool) -> Any:
     if request is _MALFORMED:
         raise InvalidArgument(_MALFORMED_MESSAGE)
     return request
+
+
+async def _write(context: grpc.aio.ServicerContext[Any, Any], reply: Any) -> None:
+    """Sends one reply of a stream. A send that fails means nobody can hear the rest: the
+    caller cancelled or its connection dropped, and grpc's own cancel may still be on its
+    way. It ends the call as cancelled now, as that cancel would."""
+    try:
+        await context.write(reply)
+    except grpc.aio.AbortError:
+        raise
+    except Exception as error:
+        raise asyncio.CancelledError("the caller is no longer listening") from error
 
 
 # A status travels in trailing metadata (8 KiB by default): an id a caller sent, echoed
@@ -159,14 +171,24 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         handler: grpc.RpcMethodHandler[Any, Any], around: Callable[[Any], Any]
     ) -> grpc.RpcMethodHandler[Any, Any]:
         streaming = handler.request_streaming
-        behavior: _StreamBehavior | _UnaryBehavior
+        behavior: Callable[..., Awaitable[Any]]
         if handler.response_streaming:
             inner_stream = cast(_StreamBehavior, handler.unary_stream or handler.stream_stream)
 
-            async def streamed(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
-                async with around(context):
-                    async for item in inner_stream(_request(request, streaming), context):
-                        yield item
+            # Written here, not handed to grpc as a generator: grpc.aio iterates a generator
+            # handler in its own frame, and a cancel that lands while it waits to send (a
+            # caller who stopped reading) leaves the generator suspended at its `yield`,
+            # closed only by the garbage collector: the work behind it kept its place in the
+            # pool and the call went uncounted until then.
+            async def streamed(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+                # The request is checked inside `around`: a `with` item is built once the one
+                # before it is entered.
+                async with (
+                    around(context),
+                    contextlib.aclosing(inner_stream(_request(request, streaming), context)) as replies,
+                ):
+                    async for reply in replies:
+                        await _write(context, reply)
 
             behavior = streamed
         else:

@@ -8,8 +8,9 @@ reads what the caller still sends, up to the largest upload.
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 from speechmesh.common import limits
@@ -28,16 +29,19 @@ async def drain(messages: AsyncIterator[Any]) -> None:
 
 
 def refusing(
-    method: Callable[[Any, AsyncIterator[Any], Any], AsyncIterator[R]],
-) -> Callable[[Any, AsyncIterator[Any], Any], AsyncIterator[R]]:
+    method: Callable[[Any, AsyncIterator[Any], Any], AsyncGenerator[R, None]],
+) -> Callable[[Any, AsyncIterator[Any], Any], AsyncGenerator[R, None]]:
     """A streaming RPC whose refusals (bad config, unknown model) reach the caller intact."""
 
     @functools.wraps(method)
-    async def refused(self: Any, request_iterator: AsyncIterator[Any], context: Any) -> AsyncIterator[R]:
+    async def refused(self: Any, request_iterator: AsyncIterator[Any], context: Any) -> AsyncGenerator[R, None]:
         messages = aiter(request_iterator)
         try:
-            async for reply in method(self, messages, context):
-                yield reply
+            # Closed here when this generator is: `async for` alone would leave the servicer's
+            # generator (and the work it holds) to the garbage collector.
+            async with contextlib.aclosing(method(self, messages, context)) as replies:
+                async for reply in replies:
+                    yield reply
         except SpeechmeshError as error:
             if not isinstance(error, PayloadTooLarge):  # over the limit: the rest is not read
                 await drain(messages)
