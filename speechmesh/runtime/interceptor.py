@@ -23,6 +23,7 @@ from speechmesh.common.errors import InvalidArgument, ModelLoading, ModelUnavail
 from speechmesh.runtime import metrics
 from speechmesh.runtime.catalog import LOAD_STOPPED
 from speechmesh.runtime.status import status_code_for, to_grpc_status
+from speechmesh.runtime.tracing import RpcSpans, ended
 
 log = logging.getLogger(__name__)
 
@@ -112,11 +113,19 @@ async def abort(
 
 
 class ServiceInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, service: str, gated: tuple[str, ...], measured: tuple[str, ...], ready: asyncio.Event) -> None:
+    def __init__(
+        self,
+        service: str,
+        gated: tuple[str, ...],
+        measured: tuple[str, ...],
+        ready: asyncio.Event,
+        spans: RpcSpans | None = None,
+    ) -> None:
         self._service = service
         self._gated = gated
         self._measured = measured
         self._ready = ready
+        self._spans = spans or RpcSpans(None)
 
     async def intercept_service(
         self,
@@ -128,43 +137,46 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         if handler is None or service_name not in self._measured:
             return handler
         gate = service_name in self._gated
-        return self._wrap(handler, lambda context: self._around(method, gate, context))
+        full_method = handler_call_details.method
+        return self._wrap(handler, lambda context: self._around(full_method, method, gate, context))
 
     @contextlib.asynccontextmanager
     async def _around(
-        self, method: str, gate: bool, context: grpc.aio.ServicerContext[Any, Any]
+        self, full_method: str, method: str, gate: bool, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[None]:
-        labels = (self._service, method)
-        code = grpc.StatusCode.OK
-        started = time.perf_counter()
-        metrics.RPC_IN_FLIGHT.labels(*labels).inc()
-        try:
-            if gate and not self._ready.is_set():
-                code = grpc.StatusCode.UNAVAILABLE
-                await abort(context, code, "Models are loading; retry in a few seconds.", "MODEL_LOADING", {})
-            yield
-        except SpeechmeshError as error:
-            if isinstance(error, ModelLoading) and self._ready.is_set():
-                # Loading is over, so it stopped on an error (logged): this model never will load.
-                error = ModelUnavailable(LOAD_STOPPED, **error.fields)
-            code = status_code_for(error)
-            await abort(context, code, error.message, error.reason, error.fields)
-        except asyncio.CancelledError:
-            code = grpc.StatusCode.CANCELLED
-            raise
-        except grpc.aio.AbortError:
-            code = context.code() or code
-            raise
-        except Exception:
-            log.exception("unhandled error", extra={"method": method})
-            code = grpc.StatusCode.INTERNAL
-            await abort(context, code, "Internal server error.", "INTERNAL", {})
-        finally:
-            seconds = time.perf_counter() - started
-            metrics.RPC_IN_FLIGHT.labels(*labels).dec()
-            metrics.RPC_TOTAL.labels(*labels, code.name).inc()
-            metrics.RPC_SECONDS.labels(*labels).observe(seconds)
-            log.info("rpc", extra={"method": method, "code": code.name, "seconds": round(seconds, 4)})
+        with self._spans.span(full_method, context) as span:
+            labels = (self._service, method)
+            code = grpc.StatusCode.OK
+            started = time.perf_counter()
+            metrics.RPC_IN_FLIGHT.labels(*labels).inc()
+            try:
+                if gate and not self._ready.is_set():
+                    code = grpc.StatusCode.UNAVAILABLE
+                    await abort(context, code, "Models are loading; retry in a few seconds.", "MODEL_LOADING", {})
+                yield
+            except SpeechmeshError as error:
+                if isinstance(error, ModelLoading) and self._ready.is_set():
+                    # Loading is over, so it stopped on an error (logged): this model never will load.
+                    error = ModelUnavailable(LOAD_STOPPED, **error.fields)
+                code = status_code_for(error)
+                await abort(context, code, error.message, error.reason, error.fields)
+            except asyncio.CancelledError:
+                code = grpc.StatusCode.CANCELLED
+                raise
+            except grpc.aio.AbortError:
+                code = context.code() or code
+                raise
+            except Exception:
+                log.exception("unhandled error", extra={"method": method})
+                code = grpc.StatusCode.INTERNAL
+                await abort(context, code, "Internal server error.", "INTERNAL", {})
+            finally:
+                seconds = time.perf_counter() - started
+                metrics.RPC_IN_FLIGHT.labels(*labels).dec()
+                metrics.RPC_TOTAL.labels(*labels, code.name).inc()
+                metrics.RPC_SECONDS.labels(*labels).observe(seconds)
+                ended(span, code)
+                log.info("rpc", extra={"method": method, "code": code.name, "seconds": round(seconds, 4)})
 
     @staticmethod
     def _wrap(

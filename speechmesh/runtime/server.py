@@ -35,7 +35,7 @@ from speechmesh.runtime.admission import Admission
 from speechmesh.runtime.blocking import Blocking
 from speechmesh.runtime.catalog import ModelCatalogServicer
 from speechmesh.runtime.interceptor import ServiceInterceptor
-from speechmesh.runtime.tracing import tracing_interceptors
+from speechmesh.runtime.tracing import RpcSpans
 from speechmesh.v1 import models_pb2, models_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -91,11 +91,11 @@ async def create_server(
     blocking = Blocking(settings.workers, Admission(spec.name, in_flight, settings.max_queued))
     ready = asyncio.Event()
     own = spec.service_names
-    interceptor = ServiceInterceptor(spec.name, gated=own, measured=(*own, CATALOG_SERVICE), ready=ready)
     provider = tracer_provider or common_tracing.tracer_provider(settings.tracing, spec.name, settings.otlp_endpoint)
-    # Tracing outermost: the call's span is current inside ServiceInterceptor, so its log
-    # lines carry the trace id.
-    server = grpc.aio.server(interceptors=[*tracing_interceptors(provider), interceptor], options=_SERVER_OPTIONS)
+    interceptor = ServiceInterceptor(
+        spec.name, gated=own, measured=(*own, CATALOG_SERVICE), ready=ready, spans=RpcSpans(provider)
+    )
+    server = grpc.aio.server(interceptors=[interceptor], options=_SERVER_OPTIONS)
 
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
