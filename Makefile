@@ -142,7 +142,7 @@ bench: proto models
 
 # CI (.ci/run) installs and tests every engine, XTTS included.
 test lint: CI_EXTRAS := all
-test lint: TEST_APT_PACKAGES := postgresql redis-server pocketsphinx-testdata asterisk-core-sounds-fr-wav
+test lint: TEST_APT_PACKAGES := postgresql redis-server pocketsphinx-testdata asterisk-core-sounds-fr-wav chromium
 
 # Two processes: much of the suite waits (service restarts, reconnect backoff, subprocesses),
 # so on 2 cores two workers finish sooner than one (docs/development.md, Suite time).

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from opentelemetry.trace import TracerProvider
 from prometheus_client import start_http_server
 
@@ -26,6 +27,7 @@ from gateway.routers import (
     health,
     openai_audio,
     openai_speech,
+    playground,
     speech_translate,
     stt,
     tasks,
@@ -82,7 +84,7 @@ def create_app(settings: GatewaySettings, tracer_provider: TracerProvider | None
             await rate.close()
             await app.state.stores.close()
 
-    app = FastAPI(
+    app = FastAPIOffline(
         title="speechmesh",
         description="Self-hosted speech API: the documented /v1/ REST API over gRPC services.",
         version="0.1.0",
@@ -120,7 +122,9 @@ def create_app(settings: GatewaySettings, tracer_provider: TracerProvider | None
         catalog.router,
         tasks.router,
         health.router,
+        playground.router,
     )
     for router in routers:
         app.include_router(router)
+    app.mount(playground.PREFIX, playground.files(), name="playground")
     return app
