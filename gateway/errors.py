@@ -1,4 +1,5 @@
-"""The documented error JSON, and the one table from gRPC status to HTTP status + code.
+"""The documented error JSON, and failed service calls answered in it (the table from gRPC
+status to HTTP status + code is `speechmesh/clients/documented.py`).
 
 Every error leaves as `{"error": {"code", "message", ...fields}}`. Services attach a
 google.rpc.ErrorInfo to their status; its metadata become the extra fields (e.g.
@@ -16,45 +17,14 @@ import grpc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from grpc_status import rpc_status
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
 from speechmesh.clients.calls import called
-from speechmesh.runtime.status import error_info
+from speechmesh.clients.documented import GRPC_OWN, INTERNAL, documented
+from speechmesh.common.errors import Overloaded
 
 log = logging.getLogger(__name__)
-
-ERROR_BY_STATUS: dict[grpc.StatusCode, tuple[int, str]] = {
-    grpc.StatusCode.INVALID_ARGUMENT: (400, "bad_request"),
-    grpc.StatusCode.OUT_OF_RANGE: (400, "bad_request"),
-    grpc.StatusCode.UNAUTHENTICATED: (401, "unauthorized"),
-    grpc.StatusCode.PERMISSION_DENIED: (403, "forbidden"),
-    grpc.StatusCode.NOT_FOUND: (404, "not_found"),
-    # speechmesh uses FAILED_PRECONDITION for a documented model not installed here.
-    grpc.StatusCode.FAILED_PRECONDITION: (404, "not_found"),
-    grpc.StatusCode.RESOURCE_EXHAUSTED: (429, "rate_limited"),
-    grpc.StatusCode.UNAVAILABLE: (503, "model_loading"),
-    grpc.StatusCode.DEADLINE_EXCEEDED: (504, "timeout"),
-}
-# A reason that names the failure more precisely than its status code does. A model at
-# capacity is the page's 503 (its one code for "retry in a few seconds"), told apart by
-# the field `reason: overloaded`, with `Retry-After` from the service's queue.
-OVERLOADED = "OVERLOADED"
-ERROR_BY_REASON: dict[str, tuple[int, str]] = {
-    "FILE_TOO_LARGE": (413, "file_too_large"),
-    OVERLOADED: (503, "model_loading"),
-}
-INTERNAL = (500, "internal_error")
-# Every status a speechmesh service sends carries an ErrorInfo. These, without one, come
-# from gRPC itself: INTERNAL or UNKNOWN when a connection is lost mid-call (a service that
-# died or is starting: retry as for one that is unreachable), RESOURCE_EXHAUSTED when a
-# message passes gRPC's size limit (no speechmesh limit: a fault here).
-GRPC_OWN: dict[grpc.StatusCode, grpc.StatusCode] = {
-    grpc.StatusCode.INTERNAL: grpc.StatusCode.UNAVAILABLE,
-    grpc.StatusCode.UNKNOWN: grpc.StatusCode.UNAVAILABLE,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: grpc.StatusCode.INTERNAL,
-}
 
 
 class ApiError(Exception):
@@ -94,32 +64,25 @@ class RpcFailure:
 
 
 def rpc_failure(error: grpc.aio.AioRpcError) -> RpcFailure:
-    try:
-        # grpc-status types from_call for sync calls; an aio error has the same accessors.
-        info = error_info(rpc_status.from_call(error))  # type: ignore[arg-type]
-    except ValueError:  # details that do not match the status: gRPC replaced a service's own
-        info = None
-    fields = dict(info.metadata) if info else {}
-    grpc_code = error.code()
-    if info is None and grpc_code in GRPC_OWN:
-        log.warning("upstream call failed in gRPC: %s: %s", grpc_code.name, error.details())
-        grpc_code = GRPC_OWN[grpc_code]
-    status, code = ERROR_BY_REASON.get(info.reason if info else "") or ERROR_BY_STATUS.get(grpc_code, INTERNAL)
+    found = documented(error)
+    fields, grpc_code = found.fields, found.grpc_code
+    if found.reason is None and error.code() in GRPC_OWN:
+        log.warning("upstream call failed in gRPC: %s: %s", error.code().name, error.details())
     message = error.details() or ""
     unavailable = grpc_code is grpc.StatusCode.UNAVAILABLE
     retry_after = None
-    if info is not None and info.reason == OVERLOADED:
+    if found.reason == Overloaded.reason:
         unavailable = True
         seconds = fields.pop("retry_after_seconds", "")
         retry_after = max(1, int(seconds)) if seconds.isdigit() else 1
         fields["reason"] = "overloaded"
-    if unavailable and info is None:
+    if unavailable and found.reason is None:
         message = "The upstream service is not reachable yet; retry in a few seconds."
-    elif (status, code) == INTERNAL:
+    elif (found.status, found.code) == INTERNAL:
         log.error("upstream error %s: %s", grpc_code.name, message, extra={"grpc_code": grpc_code.name})
         message = "Internal server error; please retry later."
         fields = {}
-    return RpcFailure(status, code, message, fields, unavailable, retry_after)
+    return RpcFailure(found.status, found.code, message, fields, unavailable, retry_after)
 
 
 def rpc_error_response(error: grpc.aio.AioRpcError, request: Request) -> JSONResponse:
