@@ -190,6 +190,19 @@ async def test_a_microphone_recording_is_transcribed(page, gateway) -> None:
     assert len(heard & set(words(librivox("0870").text))) >= 3, heard
 
 
+async def test_a_voice_is_cloned_from_an_upload(page, gateway, reference, tmp_path) -> None:
+    await keyed(page, gateway)
+    await page.click("#tab-clone")
+    voice = tmp_path / "my-voice.wav"
+    voice.write_bytes(reference)
+    await page.set_input_files("#clone-file", str(voice))
+    await page.click("#clone-form button[type=submit]")
+    await page.wait_for_function("() => document.getElementById('clone-note').textContent.length > 0", timeout=120_000)
+    assert "Similarity to the reference" in await page.inner_text("#clone-note")
+    samples, rate = decode(await blob_bytes(page, "document.getElementById('clone-audio').src"))
+    assert len(samples) / rate > 1.5
+
+
 async def test_api_errors_are_shown_as_the_api_words_them(page, gateway) -> None:
     await page.fill("#api-key", "sk-tts-not-a-real-key")
     await page.press("#api-key", "Enter")
