@@ -66,18 +66,15 @@ class ErrorDetail(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     code: str = Field(description="bad_request, unauthorized, forbidden, not_found, file_too_large, ...")
-    message: str
+    message: str = Field(description="What went wrong, for a person to read.")
     # Further fields name what the error is about: param, model, voice, list_url, max_bytes, ...
 
 
-WebhookUrl = Annotated[
-    str,
-    Field(
-        max_length=2048,
-        description="Where to POST the signed result when the task ends (a public http(s) URL); "
-        "the request then answers 202 with the task at once.",
-    ),
-]
+WebhookUrl = Annotated[str, Field(max_length=2048)]
+WEBHOOK_URL_DESCRIPTION = (
+    "Where to POST the signed result when the task ends (a public http(s) URL); "
+    "the request then answers 202 with the task at once."
+)
 BATCH_TEXTS_MAX = 100
 
 
@@ -96,62 +93,68 @@ class TtsBatchRequest(BaseModel):
     format: Literal["mp3", "wav", "flac", "ogg"] = Field("mp3", description="Output format of every file.")
     speed: float = Field(limits.SPEED_DEFAULT, ge=limits.SPEED_MIN, le=limits.SPEED_MAX, description="Speaking rate.")
     language: Identifier | None = Field(None, description="ISO 639-1 code; default: detected per text.")
-    webhook_url: WebhookUrl | None = None
+    webhook_url: WebhookUrl | None = Field(None, description=WEBHOOK_URL_DESCRIPTION)
 
 
 class TaskOut(BaseModel):
-    task_id: str
-    status: Literal["queued", "running", "success", "failed"]
+    """A task: what a 202 answers and GET /v1/tasks/{task_id} shows."""
+
+    task_id: str = Field(description="The task's id: task_ and 32 url-safe characters.")
+    status: Literal["queued", "running", "success", "failed"] = Field(description="Where the task is.")
     progress: float = Field(description="0 to 1.")
-    created_at: str
-    completed_at: str | None
+    created_at: str = Field(description="When it was accepted, UTC: 2025-01-15T10:30:00Z.")
+    completed_at: str | None = Field(description="When it ended (UTC); null until then.")
     credits_used: int = Field(description="Charged when the task succeeded; 0 until then and on failure.")
-    status_url: str
+    status_url: str = Field(description="GET it for the task's state.")
     result_url: str | None = Field(description="Once it succeeded: the result, for 24 hours.")
-    error: ErrorDetail | None = None
+    error: ErrorDetail | None = Field(None, description="Why it failed: the error the request would have got.")
 
 
 class TimedWordOut(BaseModel):
-    word: str
-    start: float
-    end: float
+    word: str = Field(description="A whitespace-separated word of the text, as written.")
+    start: float = Field(description="Seconds from the start of the audio.")
+    end: float = Field(description="Seconds from the start of the audio.")
 
 
 class TtsTimestampsOut(BaseModel):
-    audio_base64: str
-    content_type: str
-    duration: float
-    model: str
-    voice: str
-    language: str
-    words: list[TimedWordOut]
+    """POST /v1/tts/ with `timestamps`: the audio and when each word is spoken."""
+
+    audio_base64: str = Field(description="The audio file, base64.")
+    content_type: str = Field(description="Its media type: audio/mpeg, audio/wav, ...")
+    duration: float = Field(description="Seconds of audio.")
+    model: str = Field(description="The model that spoke.")
+    voice: str = Field(description="The voice that spoke (an alias names its real voice).")
+    language: str = Field(description="The language spoken.")
+    words: list[TimedWordOut] = Field(description="Every word of the text, in order.")
     alignment: str = Field(description="How the times were found: whisper-forced (see docs/api.md).")
 
 
 class ModelOut(BaseModel):
-    id: str
-    name: str
-    type: str
-    tier: str
-    languages: list[str]
-    supports_cloning: bool
-    supports_streaming: bool
-    credits_per_1k_chars: int | None
-    status: Literal["ready", "loading", "unavailable"]
-    unavailable_reason: str | None = None
+    id: str = Field(description="The id requests name (model, tts_model).")
+    name: str = Field(description="Its display name.")
+    type: str = Field(description="tts, stt, audio, voice_conversion or chat.")
+    tier: str = Field(description="Price tier: free, standard or premium.")
+    languages: list[str] = Field(description="ISO 639-1 codes it speaks or hears.")
+    supports_cloning: bool = Field(description="Whether /v1/tts/clone/ can use it.")
+    supports_streaming: bool = Field(description="Whether it can stream (stream=true).")
+    credits_per_1k_chars: int | None = Field(description="TTS models: credits per started 1,000 characters.")
+    status: Literal["ready", "loading", "unavailable"] = Field(description="Whether it serves now.")
+    unavailable_reason: str | None = Field(None, description="Why an unavailable model is (e.g. no weights).")
 
 
 class ModelsOut(BaseModel):
-    models: list[ModelOut]
+    """The models this server documents, with their state."""
+
+    models: list[ModelOut] = Field(description="Every documented model, with its state.")
 
 
 class VoiceOut(BaseModel):
-    id: str
-    name: str
-    model: str
-    language: str
-    gender: Gender
-    preview_url: str
+    id: str = Field(description="The id requests name (voice, target_voice).")
+    name: str = Field(description="Its display name.")
+    model: str = Field(description="The model that speaks it.")
+    language: str = Field(description="Its own language (ISO 639-1 or locale).")
+    gender: Gender = Field(description="male, female or neutral.")
+    preview_url: str = Field(description="A signed URL of a short sample (MP3), playable without a key for a day.")
     alias_of: str | None = Field(
         None,
         description="For a voice id of the hosted API that is not installed here: the id of the installed "
@@ -160,31 +163,35 @@ class VoiceOut(BaseModel):
 
 
 class VoicesOut(BaseModel):
-    voices: list[VoiceOut]
-    total: int
+    """The voices that match the filters."""
+
+    voices: list[VoiceOut] = Field(description="The voices that match the filters.")
+    total: int = Field(description="How many there are.")
 
 
 class SttWordOut(BaseModel):
-    word: str
-    start: float
-    end: float
-    probability: float
-    speaker: str | None = None
+    word: str = Field(description="The word as heard (with its leading space).")
+    start: float = Field(description="Seconds from the start of the audio.")
+    end: float = Field(description="Seconds from the start of the audio.")
+    probability: float = Field(description="The recognizer's confidence, 0 to 1.")
+    speaker: str | None = Field(None, description="SPEAKER_00, SPEAKER_01, ... with diarize=true; else null.")
 
 
 class SttSegmentOut(BaseModel):
-    start: float
-    end: float
-    text: str
+    start: float = Field(description="Seconds from the start of the audio.")
+    end: float = Field(description="Seconds from the start of the audio.")
+    text: str = Field(description="What was said in the segment.")
     # None unless diarize=true: no speaker is claimed without diarization.
-    speaker: str | None
+    speaker: str | None = Field(description="SPEAKER_00, SPEAKER_01, ... with diarize=true; else null.")
 
 
 class SttResponse(BaseModel):
-    text: str
-    language: str
-    duration: float
-    segments: list[SttSegmentOut]
+    """The transcript: text, language, duration and timed segments."""
+
+    text: str = Field(description="The whole transcript.")
+    language: str = Field(description="ISO 639-1 code of the language spoken (given or detected).")
+    duration: float = Field(description="Seconds of audio.")
+    segments: list[SttSegmentOut] = Field(description="The transcript in timed pieces.")
     words: list[SttWordOut] | None = Field(None, description="Present when timestamps=true.")
 
 
@@ -198,20 +205,29 @@ class OpenAISpeechRequest(BaseModel):
     voice: Identifier = Field(
         description="alloy, ash, ballad, coral, echo, fable, nova, onyx, sage, shimmer, verse, ..."
     )
-    response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = "mp3"
-    speed: float = Field(1.0, ge=limits.SYNTHESIS_SPEED_MIN, le=limits.SYNTHESIS_SPEED_MAX)
+    response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = Field(
+        "mp3", description="Audio format; pcm: headerless 16-bit little-endian mono at 24 kHz."
+    )
+    speed: float = Field(
+        1.0,
+        ge=limits.SYNTHESIS_SPEED_MIN,
+        le=limits.SYNTHESIS_SPEED_MAX,
+        description="Speaking rate; beyond 0.5-2.0 the audio is time-stretched (pitch kept).",
+    )
     instructions: str | None = Field(
         None,
         max_length=limits.INSTRUCTIONS_MAX_CHARS,
         description="Accepted; no installed engine follows style instructions.",
     )
-    stream_format: Literal["audio", "sse"] = "audio"
+    stream_format: Literal["audio", "sse"] = Field(
+        "audio", description="audio: the file as it is synthesized; sse: speech.audio.delta events."
+    )
 
 
 class ErrorOut(BaseModel):
     """Every error's body."""
 
-    error: ErrorDetail
+    error: ErrorDetail = Field(description="The error: its code, message and what it is about.")
 
 
 # Multipart bodies. The gateway parses them as they stream (gateway/uploads.py); these
@@ -228,28 +244,32 @@ class SttForm(BaseModel):
         examples=["whisper", "faster-whisper"],
     )
     language: Identifier = Field("auto", description="ISO 639-1 code, or auto to detect it.", examples=["en", "auto"])
-    timestamps: Flag = False
-    diarize: Flag = False
+    timestamps: Flag = Field(False, description="Add words[] with each word's times (true/false, 1/0, yes/no).")
+    diarize: Flag = Field(False, description="Label each segment's speaker (true/false, 1/0, yes/no).")
     vad_filter: Flag = Field(True, description="Skip non-speech with Silero VAD.")
     min_speakers: int = Field(0, ge=0, le=limits.SPEAKERS_MAX, description="0: estimate.")
     max_speakers: int = Field(0, ge=0, le=limits.SPEAKERS_MAX, description="0: estimate.")
-    webhook_url: WebhookUrl | None = None
+    webhook_url: WebhookUrl | None = Field(None, description=WEBHOOK_URL_DESCRIPTION)
 
 
 class CloneForm(BaseModel):
     reference_audio: AudioFile = Field(description="10-30 s of one speaker (the first 60 s are used); at most 20 MB.")
     text: SpeechText = Field(description="What the cloned voice says; at most the plan's limit.")
     model: Identifier = Field("world-adapt", description="world-adapt; chatterbox, cosyvoice2, gpt-sovits: 404.")
-    format: Literal["mp3", "wav", "flac"] = "mp3"
+    format: Literal["mp3", "wav", "flac"] = Field("mp3", description="Output format.")
     language: Identifier = Field("", description="ISO 639-1 code; detected when empty.")
 
 
 class OpenAITranslationForm(BaseModel):
     file: AudioFile = Field(description="Audio in any language, at most 100 MB.")
     model: Identifier = Field(description="whisper-1, or any speechmesh STT model id.", examples=["whisper-1"])
-    prompt: str = Field("", max_length=limits.PROMPT_MAX_CHARS)
-    response_format: Literal["json", "text", "srt", "vtt", "verbose_json"] = "json"
-    temperature: float = Field(0.0, ge=limits.TEMPERATURE_MIN, le=limits.TEMPERATURE_MAX)
+    prompt: str = Field("", max_length=limits.PROMPT_MAX_CHARS, description="Text that guides the style or spelling.")
+    response_format: Literal["json", "text", "srt", "vtt", "verbose_json"] = Field(
+        "json", description="json: {text, usage}; verbose_json: segments too; text, srt, vtt: plain text."
+    )
+    temperature: float = Field(
+        0.0, ge=limits.TEMPERATURE_MIN, le=limits.TEMPERATURE_MAX, description="Sampling temperature; 0: greedy."
+    )
 
 
 class OpenAITranscriptionForm(OpenAITranslationForm):
@@ -289,7 +309,7 @@ class SeparateForm(BaseModel):
     )
     stems: Literal[2, 4, 5, 6] = Field(2, description="2: vocals + accompaniment; 4: vocals, drums, bass, other.")
     format: Literal["wav", "mp3", "flac"] = Field("wav", description="Format of each stem file in the ZIP.")
-    webhook_url: WebhookUrl | None = None
+    webhook_url: WebhookUrl | None = Field(None, description=WEBHOOK_URL_DESCRIPTION)
 
 
 class AnalyzeForm(BaseModel):
@@ -297,12 +317,17 @@ class AnalyzeForm(BaseModel):
 
 
 class AnalyzeResponse(BaseModel):
-    key: str = Field(examples=["C"])
-    scale: Literal["Major", "Minor"]
-    bpm: float = Field(examples=[120.0])
-    time_signature: str = Field(examples=["4/4"])
-    camelot: str = Field(examples=["8B"])
-    compatible_keys: list[str] = Field(examples=[["C Major", "G Major", "F Major", "A Minor"]])
+    """The song's key, tempo and meter."""
+
+    key: str = Field(description="The tonic, with sharps (C#, never Db).", examples=["C"])
+    scale: Literal["Major", "Minor"] = Field(description="The mode.")
+    bpm: float = Field(description="Tempo in beats per minute (50-220).", examples=[120.0])
+    time_signature: str = Field(description="3/4 or 4/4.", examples=["4/4"])
+    camelot: str = Field(description="The key's Camelot wheel code.", examples=["8B"])
+    compatible_keys: list[str] = Field(
+        description="Keys that mix well: itself, a fifth up, a fifth down, the relative key.",
+        examples=[["C Major", "G Major", "F Major", "A Minor"]],
+    )
 
 
 class ConvertForm(BaseModel):
@@ -317,15 +342,22 @@ class VoiceConvertForm(BaseModel):
     file: AudioFile = Field(description="Speech: MP3, WAV, FLAC, ...; at most 50 MB.")
     target_voice: Identifier = Field(description="A voice id from /v1/voices/.", examples=["jf_alpha"])
     model: Identifier = Field("world-convert", description="world-convert; openvoice, knn-vc: 404 (no weights).")
-    format: Literal["wav", "mp3", "flac"] = "wav"
+    format: Literal["wav", "mp3", "flac"] = Field("wav", description="Output format.")
 
 
 class SpeechToSpeechForm(BaseModel):
     file: AudioFile = Field(description="Speech; at most 50 MB.")
     voice: Identifier = Field("", description="A voice id from /v1/voices/ to convert to; empty keeps the speaker.")
     model: Identifier = Field("world-prosody", description="world-prosody; openvoice, chatterbox: 404 (no weights).")
-    emotion: Literal["neutral", "happy", "sad", "angry", "excited"] = "neutral"
-    speed: float = Field(limits.SPEED_DEFAULT, ge=limits.SPEED_MIN, le=limits.SPEED_MAX)
+    emotion: Literal["neutral", "happy", "sad", "angry", "excited"] = Field(
+        "neutral", description="Target delivery: a prosody transform of the speaker's own voice."
+    )
+    speed: float = Field(
+        limits.SPEED_DEFAULT,
+        ge=limits.SPEED_MIN,
+        le=limits.SPEED_MAX,
+        description="Pace multiplier (pitch kept).",
+    )
     format: ToolFormat | None = Field(None, description="Output format; default: the input's.")
 
 
@@ -358,19 +390,21 @@ class VoiceChatForm(BaseModel):
     text: TurnText | None = Field(None, description="The user's turn as text (either audio or text).")
     voice: Identifier | None = Field(None, description="Voice of the reply; default: jf_nezumi.")
     tts_model: Identifier | None = Field(None, description="TTS model of the reply; default: kokoro.")
-    system_prompt: SystemPrompt | None = None
-    conversation_id: ConversationId | None = None
+    system_prompt: SystemPrompt | None = Field(None, description="Instructions for the assistant (4,000 characters).")
+    conversation_id: ConversationId | None = Field(None, description="Continue this conversation of your key's.")
     language: Identifier | None = Field(None, description="ISO 639-1 language spoken; default: detected.")
-    format: ChatFormat = "mp3"
-    stream: Flag = False
+    format: ChatFormat = Field("mp3", description="Format of the reply's audio.")
+    stream: Flag = Field(False, description="Answer server-sent events: transcript, text, audio chunks, done.")
 
 
 class VoiceChatOut(BaseModel):
-    conversation_id: str
-    user_text: str
-    ai_text: str
+    """The turn: what was said, the reply and where its speech is."""
+
+    conversation_id: str = Field(description="Send it back to continue the conversation.")
+    user_text: str = Field(description="What the user said (the transcript) or wrote.")
+    ai_text: str = Field(description="The assistant's reply.")
     audio_url: str = Field(description="The reply's audio: readable by this key for 24 hours.")
-    credits_used: int
+    credits_used: int = Field(description="Credits this turn cost (3).")
 
 
 class SpeechTranslateForm(BaseModel):
@@ -379,13 +413,15 @@ class SpeechTranslateForm(BaseModel):
     voice: Identifier | None = Field(None, description="Voice of the translation; default: one of its language.")
     preserve_voice: Flag = Field(False, description="Move the translation toward the original speaker's voice.")
     source_language: Identifier | None = Field(None, description="ISO 639-1 language spoken; default: detected.")
-    format: ChatFormat = "mp3"
+    format: ChatFormat = Field("mp3", description="Format of the translated speech.")
 
 
 class SpeechTranslateOut(BaseModel):
-    original_text: str
-    translated_text: str
-    source_language: str
-    target_language: str
+    """The transcript, its translation and where the translated speech is."""
+
+    original_text: str = Field(description="What was said, transcribed.")
+    translated_text: str = Field(description="Its translation.")
+    source_language: str = Field(description="ISO 639-1 code of the language spoken.")
+    target_language: str = Field(description="ISO 639-1 code of the translation.")
     audio_url: str = Field(description="The translated speech: readable by this key for 24 hours.")
-    credits_used: int
+    credits_used: int = Field(description="Credits charged (5 a started minute of input).")

@@ -173,6 +173,20 @@ async def test_an_upload_is_transcribed_with_word_times(page, gateway) -> None:
     await shot(page, "transcribe")
 
 
+async def test_speakers_are_shown_when_diarized(page, gateway, dialog, tmp_path) -> None:
+    await keyed(page, gateway)
+    await page.click("#tab-transcribe")
+    meeting = tmp_path / "meeting.wav"
+    meeting.write_bytes(_file(Pcm(dialog.audio, 16000), "wav"))
+    await page.set_input_files("#transcribe-file", str(meeting))
+    await page.check("#transcribe-diarize")
+    await page.click("#transcribe-form button[type=submit]")
+    await page.wait_for_selector("#transcribe-text", timeout=120_000)
+    speakers = await page.eval_on_selector_all(".transcript .speaker", "labels => labels.map(l => l.textContent)")
+    assert len(set(speakers)) == 3, speakers  # the dialog's three voices
+    await shot(page, "diarized")
+
+
 async def test_a_microphone_recording_is_transcribed(page, gateway) -> None:
     await keyed(page, gateway)
     await page.click("#tab-transcribe")

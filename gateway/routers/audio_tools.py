@@ -102,8 +102,12 @@ async def answered(ticket: Ticket, received: Received, filename: str, headers: d
     openapi_extra={**request_body(EnhanceForm, "multipart/form-data"), **AUTHENTICATED},
 )
 async def enhance(request: Request, ticket: Ticket = Depends(admit), audio: AudioClient = Depends(audio_client)) -> Any:
-    """Multipart: file, denoise (true), enhance_clarity (true), super_resolution (false), strength 1-3 (2),
-    model (deepfilternet3 / rnnoise), format (the input's)."""
+    """Enhance speech: denoise and clarity.
+
+    Denoises (DeepFilterNet3 or RNNoise, `strength` the attenuation limit) and improves
+    clarity (rumble and hum removed, presence lift, loudness to -16 LUFS, peaks at -1 dBTP);
+    the output keeps the input's length, timing and sample rate. 2 credits per started
+    minute of audio."""
     with await read_multipart(request, {"file": limits.AUDIO_UPLOAD_MAX_BYTES}) as form:
         upload = form.file("file")
         config = audio_pb2.EnhanceConfig(
@@ -129,7 +133,11 @@ async def enhance(request: Request, ticket: Ticket = Depends(admit), audio: Audi
 async def dereverb(
     request: Request, ticket: Ticket = Depends(admit), audio: AudioClient = Depends(audio_client)
 ) -> Any:
-    """Multipart: file, type (echo / reverb; both when absent), intensity 1-5 (3), format (the input's)."""
+    """Remove echo and reverberation.
+
+    `reverb` shortens late reverberation (WPE, then a suppressor from intensity 3); `echo`
+    finds discrete delayed copies 50-800 ms after the sound and undoes them. 2 credits per
+    started minute of audio."""
     kinds = {"echo": audio_pb2.ECHO, "reverb": audio_pb2.REVERB, "both": audio_pb2.DEREVERB_TYPE_UNSPECIFIED}
     with await read_multipart(request, {"file": limits.AUDIO_UPLOAD_MAX_BYTES}) as form:
         upload = form.file("file")
@@ -157,8 +165,12 @@ async def dereverb(
 async def separate(
     request: Request, ticket: Ticket = Depends(admit), audio: AudioClient = Depends(audio_client)
 ) -> Any:
-    """Multipart: file, model (repet-hpss; demucs with its weights), stems 2 / 4 / 5 / 6 (2), format wav / mp3 /
-    flac (wav); webhook_url makes it a task (202, the ZIP a result)."""
+    """Split music into stems.
+
+    Answers a ZIP of one file per stem, `<stem>.<format>`: 2 stems are vocals and
+    accompaniment; 4 vocals, drums, bass, other; 5 adds piano, 6 guitar (demucs only). The
+    stems add up to the input. With `webhook_url` it is a task (202 at once; the ZIP is its
+    result). 3 credits per started minute for 2 stems, 4 for more."""
     with await read_multipart(request, {"file": limits.AUDIO_UPLOAD_MAX_BYTES}) as form:
         upload = form.file("file")
         stems = whole(form, "stems", (2, 4, 5, 6), 2) or 2
@@ -205,7 +217,11 @@ async def separate_within(audio: AudioClient, params: dict[str, Any], source: An
 async def analyze(
     request: Request, ticket: Ticket = Depends(admit), audio: AudioClient = Depends(audio_client)
 ) -> JSONResponse:
-    """Multipart: file. Free. Key, scale, BPM, time signature, Camelot code and compatible keys."""
+    """Find a song's key, tempo and meter.
+
+    Analyses the middle 3 minutes of the first 10: key and scale, BPM, time signature,
+    Camelot code and compatible keys. Audio with no measurable key or steady beat (speech,
+    silence, under 6 s) is a 400, never a made-up key. Free."""
     with await read_multipart(request, {"file": limits.AUDIO_UPLOAD_MAX_BYTES}) as form:
         upload = form.file("file")
         reply = await audio.analyze(audio_pb2.AnalyzeConfig(), upload.chunks())
@@ -229,8 +245,11 @@ async def analyze(
     openapi_extra={**request_body(ConvertForm, "multipart/form-data"), **AUTHENTICATED},
 )
 async def convert(request: Request, ticket: Ticket = Depends(admit), audio: AudioClient = Depends(audio_client)) -> Any:
-    """Multipart: file, format (mp3, wav, flac, ogg, m4a, aac), bitrate 64-320, sample_rate 22050 / 44100 /
-    48000, channels mono / stereo. Free; title and artist tags are kept where the format holds them."""
+    """Convert audio between formats.
+
+    Re-encodes to `format` at `bitrate`, `sample_rate` and `channels` (each the input's when
+    omitted); lossless stays lossless, and title, artist, album and similar tags are kept
+    where the target holds tags. Free."""
     with await read_multipart(request, {"file": limits.AUDIO_UPLOAD_MAX_BYTES}) as form:
         upload = form.file("file")
         fmt = choice(form, "format", TOOL_FORMATS)

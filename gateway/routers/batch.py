@@ -36,6 +36,12 @@ async def batch(
     body: TtsBatchRequest = Depends(_BODY),
     tts: TtsClient = Depends(tts_client),
 ) -> JSONResponse:
+    """Text to speech for many texts, as a task.
+
+    Answers 202 at once with the task; `GET /v1/tasks/{task_id}` follows it, and once it
+    succeeded `GET /v1/results/{task_id}` is a ZIP of one file per text (`001.mp3`,
+    `002.mp3`, ...). With `webhook_url` the result is also POSTed there, signed (Standard
+    Webhooks). Priced as `/v1/tts/` on the sum of the texts, charged when the task succeeds."""
     for index, text in enumerate(body.texts):
         check_text(ticket.caller.plan, len(text), f"texts[{index}]")
     webhook_url = await checked_webhook_url(request, body.webhook_url)

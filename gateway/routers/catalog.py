@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
 from gateway.admission import admit
@@ -63,6 +63,10 @@ def _model(info: models_pb2.ModelInfo) -> ModelOut:
     openapi_extra=AUTHENTICATED,
 )
 async def list_models(request: Request, mesh: Mesh = Depends(mesh_of)) -> ModelsOut:
+    """List models.
+
+    Every documented model with its type, tier, languages, abilities, price and state
+    (`ready`, `loading`, or `unavailable` with the reason). Free."""
     models = await mesh.models(timeout=request.app.state.settings.health_timeout_seconds * 5)
     return ModelsOut(models=[_model(info) for info in models])
 
@@ -86,6 +90,11 @@ async def list_voices(
     ),
     gender: Gender | None = Query(None, description="Only voices of this gender."),
 ) -> VoicesOut:
+    """List voices.
+
+    Every voice, or those of a model, language or gender. Each has a signed `preview_url`
+    that plays without a key for a day. Hosted-API voice ids that stand for an installed
+    voice are listed with `alias_of`. Free."""
     found = await tts.voices(
         tts_pb2.ListVoicesRequest(
             model=model or "",
@@ -125,16 +134,19 @@ def preview_path(voice_id: str) -> str:
     openapi_extra={"security": [{BEARER: []}, {}]},
 )
 async def voice_preview(
-    voice_id: str,
     request: Request,
+    voice_id: str = Path(description="A voice id from /v1/voices/."),
     tts: TtsClient = Depends(tts_client),
     expires: str | None = Query(
         None, pattern=EXPIRES_PATTERN, description="Expiry of a signed preview URL (from a voice listing)."
     ),
     signature: str | None = Query(None, pattern=SIGNATURE_PATTERN, description="Signature of a signed preview URL."),
 ) -> Response:
-    """A short sample of a voice, synthesized once. The `preview_url` of a voice listing
-    carries a signature and plays without a key for a day; otherwise a key is required."""
+    """Play a voice's sample.
+
+    A short sample of the voice in its own language, synthesized once. The `preview_url` of
+    a voice listing carries a signature and plays without a key for a day; otherwise a key
+    is required. Free."""
     signed = request.app.state.signer.verify(preview_path(voice_id), expires, signature)
     if not signed:
         await admit(request)

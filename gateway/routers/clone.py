@@ -45,7 +45,14 @@ _FORMATS = ("mp3", "wav", "flac")
     openapi_extra={**request_body(CloneForm, "multipart/form-data"), **AUTHENTICATED},
 )
 async def clone(request: Request, ticket: Ticket = Depends(admit), tts: TtsClient = Depends(tts_client)) -> Response:
-    """Multipart: reference_audio (10-30 s recommended, max 20 MB), text, model, format, language."""
+    """Speak text in a voice taken from a reference recording.
+
+    `world-adapt` (the default) picks the built-in voice nearest to the reference's speaker
+    and moves its pitch, formants and timbre toward it with WORLD: not neural cloning.
+    `X-Speaker-Similarity` is the output's d-vector similarity to the reference,
+    `X-Base-Similarity` the base voice's (`X-Base-Voice`) before adaptation. Every clone is
+    audited (a hash of the reference, never the reference). 4 credits per started 1,000
+    characters."""
     with await read_multipart(request, {"reference_audio": limits.CLONE_REFERENCE_MAX_BYTES}) as form:
         upload = form.file("reference_audio")
         text = form.value("text")

@@ -34,6 +34,9 @@ _STATE = {
 
 @router.get("/healthz")
 async def liveness() -> dict[str, str]:
+    """Liveness.
+
+    200 while the gateway process serves HTTP. No key needed."""
     return {"status": "ok"}
 
 
@@ -45,6 +48,11 @@ async def liveness() -> dict[str, str]:
     },
 )
 async def readiness(request: Request) -> JSONResponse:
+    """Readiness.
+
+    200 while the gateway can serve (its database answers), with each capability's state
+    and each service endpoint's gRPC health; a service that is down makes only its own
+    routes answer 503. No key needed."""
     mesh = request.app.state.mesh
     upstreams = await mesh.health()
     # A service serves when its default endpoint does; per-model endpoints show in `upstreams`.

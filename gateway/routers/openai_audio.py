@@ -136,7 +136,10 @@ async def _transcribe(ticket: Ticket, stt: SttClient, form: MultipartForm, task:
 async def transcriptions(
     request: Request, ticket: Ticket = Depends(admit), stt: SttClient = Depends(stt_client)
 ) -> Response:
-    """Multipart: file, model, language, prompt, response_format, temperature, timestamp_granularities[]."""
+    """OpenAI-compatible transcription.
+
+    OpenAI's `/v1/audio/transcriptions`, for the official SDKs: `whisper-1` means Whisper
+    base here, and any speechmesh STT model id works. Priced as `/v1/stt/`."""
     with await read_multipart(request, _FILE_LIMIT) as form:
         return await _transcribe(ticket, stt, form, "transcribe")
 
@@ -151,6 +154,9 @@ async def transcriptions(
 async def translations(
     request: Request, ticket: Ticket = Depends(admit), stt: SttClient = Depends(stt_client)
 ) -> Response:
-    """Multipart: file, model, prompt, response_format, temperature; the text is English."""
+    """OpenAI-compatible translation to English.
+
+    OpenAI's `/v1/audio/translations`: speech in any language, its text in English
+    (Whisper's translate task; the English-only model refuses it). Priced as `/v1/stt/`."""
     with await read_multipart(request, _FILE_LIMIT) as form:
         return await _transcribe(ticket, stt, form, "translate")

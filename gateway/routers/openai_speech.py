@@ -130,6 +130,11 @@ async def speech(
     body: OpenAISpeechRequest = Depends(_BODY),
     tts: TtsClient = Depends(tts_client),
 ) -> Response:
+    """OpenAI-compatible text to speech.
+
+    OpenAI's `/v1/audio/speech`, for the official SDKs: its voices map to installed voices of
+    a like character, its model names let the voice decide; speechmesh model and voice ids
+    work as they are. The audio streams as it is synthesized. Priced as `/v1/tts/`."""
     model, voice = await _resolve(tts, body.model, body.voice)
     await ticket.meter("characters", len(body.input), param="input", model=await priced_model(tts, model, voice))
     fmt = FORMATS[body.response_format]

@@ -43,8 +43,13 @@ router = APIRouter()
 async def speech_translate(
     request: Request, ticket: Ticket = Depends(admit), chat: ChatClient = Depends(chat_client)
 ) -> Any:
-    """Multipart: file (max 100 MB), target_language (en), voice (auto), preserve_voice, source_language,
-    format (mp3)."""
+    """Translate speech into speech in another language.
+
+    Transcribes the upload, translates it (Whisper's translate task toward English,
+    Apertium's pairs otherwise; an unsupported pair is a 400 listing the supported ones) and
+    speaks the translation in a voice of the target language, which `preserve_voice` moves
+    toward the original speaker. The speech is at `audio_url`; `X-Translator` and `X-Voice`
+    say what translated and spoke. 5 credits per started minute of input."""
     with await read_multipart(request, {"file": limits.AUDIO_UPLOAD_MAX_BYTES}) as form:
         upload = form.file("file")
         fmt = choice(form, "format", CHAT_FORMATS, "mp3") or "mp3"

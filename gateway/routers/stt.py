@@ -79,8 +79,13 @@ def recognition_config(params: Mapping[str, Any]) -> stt_pb2.RecognitionConfig:
 async def speech_to_text(
     request: Request, ticket: Ticket = Depends(admit), stt: SttClient = Depends(stt_client)
 ) -> JSONResponse:
-    """Multipart fields: file, model (whisper), language (auto), timestamps, diarize, vad_filter
-    (true), min_speakers, max_speakers; webhook_url makes it a task (202, the transcript a result)."""
+    """Speech to text.
+
+    Transcribes the uploaded audio (any container FFmpeg reads) in any of Whisper's 99
+    languages, detected unless `language` names it: the text, its timed segments, with
+    `timestamps` every word's times, with `diarize` each segment's speaker. With
+    `webhook_url` it is a task (202 at once; the transcript is its result). 2 credits per
+    started minute of audio."""
     with await read_multipart(request, {"file": limits.STT_UPLOAD_MAX_BYTES}) as form:
         upload = form.file("file")
         timestamps = form.boolean("timestamps", False)

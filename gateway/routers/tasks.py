@@ -38,6 +38,10 @@ async def task_status(
     task_id: str = Path(max_length=_ID_MAX_CHARS, description="The id the task's 202 gave."),
     ticket: Ticket = Depends(admit),
 ) -> JSONResponse:
+    """A task's state.
+
+    `queued`, `running`, `success` (then `result_url`) or `failed` (then `error`), its
+    progress and credits. Only the key that made the task sees it. Free."""
     task = await request.app.state.stores.tasks.get(task_id, ticket.caller.key.id) if valid_id(task_id) else None
     if task is None:
         raise _not_found("task")
@@ -63,6 +67,11 @@ async def result(
     result_id: str = Path(max_length=_ID_MAX_CHARS, description="The task id, or an audio_url's id."),
     ticket: Ticket = Depends(admit),
 ) -> StreamingResponse:
+    """Download a result.
+
+    A task's result (a ZIP of audio files for batch TTS and stem separation, the transcript
+    JSON for STT) or the audio of an `audio_url` (voice chat, speech translation), kept 24
+    hours. Only the key that made it can read it; to any other key it does not exist. Free."""
     stores = request.app.state.stores
     found = await stores.results.find(result_id, ticket.caller.key.id)
     if found is None:

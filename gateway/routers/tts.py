@@ -90,6 +90,15 @@ async def text_to_speech(
     tts: TtsClient = Depends(tts_client),
     stt: SttClient = Depends(stt_client),
 ) -> Response:
+    """Text to speech.
+
+    Speaks `text` and answers the audio file in `format`. Without `model` the named voice's
+    model speaks (else piper); without `language` it is detected from the text; without
+    `voice` a voice of that language speaks. `stream` sends the audio as each sentence is
+    synthesized (the pieces joined are one valid file); `timestamps` answers JSON instead:
+    the audio in base64 and the start and end of every word. `X-Model`, `X-Voice` and
+    `X-Language` name what spoke. Costs 1, 2 or 4 credits per started 1,000 characters by
+    the model's tier (free, standard, premium)."""
     await ticket.meter(
         "characters", len(body.text), param="text", model=await priced_model(tts, body.model, body.voice)
     )

@@ -52,8 +52,13 @@ EMOTIONS = {
 async def voice_convert(
     request: Request, ticket: Ticket = Depends(admit), audio: AudioClient = Depends(audio_client)
 ) -> Any:
-    """Multipart: file (max 50 MB), target_voice, model (world-convert; openvoice, knn-vc: unavailable), format
-    wav (default) / mp3 / flac."""
+    """Make speech sound like another voice.
+
+    `world-convert` measures the speaker and the target voice and resynthesizes the
+    recording with WORLD: pitch, formants and timbre moved toward the target, timing and
+    words kept (a relative of the target, not the target). `X-Speaker-Similarity` is the
+    output's similarity to the target, `X-Source-Similarity` the input's. 3 credits per
+    started minute of audio."""
     with await read_multipart(request, {"file": limits.SPEECH_UPLOAD_MAX_BYTES}) as form:
         upload = form.file("file")
         target = form.string("target_voice")
@@ -89,9 +94,12 @@ async def voice_convert(
 async def speech_to_speech(
     request: Request, ticket: Ticket = Depends(admit), audio: AudioClient = Depends(audio_client)
 ) -> Any:
-    """Multipart: file (max 50 MB), voice (converts to it; empty keeps the speaker), model (world-prosody;
-    openvoice, chatterbox: unavailable), emotion (neutral, happy, sad, angry, excited), speed 0.5-2.0 (1.0),
-    format (the input's)."""
+    """Restyle speech: emotion, pace, voice.
+
+    Each `emotion` is a fixed prosody transform of the speaker's own voice (pitch level and
+    range, loudness, brightness, pace); `speed` changes the pace without the pitch; `voice`
+    also converts toward a built-in voice, as `/v1/voice-convert/` does. The words and
+    their timing stay the speaker's. 3 credits per started minute of audio."""
     with await read_multipart(request, {"file": limits.SPEECH_UPLOAD_MAX_BYTES}) as form:
         upload = form.file("file")
         config = audio_pb2.SpeechToSpeechConfig(

@@ -137,13 +137,19 @@ async def _read(request: Request) -> _Question:
         **errors(*BODY_ERRORS, 404),
     },
     openapi_extra={
-        **request_body(VoiceChatForm, "multipart/form-data"),
+        **request_body(VoiceChatForm, "multipart/form-data", or_json=VoiceChatBody),
         **AUTHENTICATED,
     },
 )
 async def voice_chat(request: Request, ticket: Ticket = Depends(admit), chat: ChatClient = Depends(chat_client)) -> Any:
-    """Multipart (audio or text) or JSON (text): voice, tts_model (kokoro), system_prompt, conversation_id,
-    language, format (mp3), stream."""
+    """One turn of a spoken conversation.
+
+    Send `audio` (multipart) or `text` (multipart, or a JSON body with the same fields);
+    the answer is the transcript, the assistant's reply and a link to the reply's speech,
+    and `conversation_id` continues the conversation in the next turn. With `stream` the
+    answer is server-sent events: `transcript`, then `text` and `audio` (base64 chunks of
+    one file) as the reply is written and spoken, then `done` with the same JSON. 3 credits
+    a turn, charged when its answer has been sent whole."""
     question = await _read(request)
     try:
         has_audio = bool(question.audio)

@@ -84,6 +84,15 @@ def _secret(websocket: WebSocket) -> tuple[str, bool]:
 
 @router.websocket(PATH)
 async def live(websocket: WebSocket) -> None:
+    """Live voice chat over a WebSocket.
+
+    Authenticate with `Authorization: Bearer <key>` or, from a browser, the subprotocols
+    `speechmesh.v1, bearer.<key>`. Send a JSON `{"type": "start", "sample_rate": 16000}`
+    (optional `language`, `voice`, `tts_model`, `system_prompt`, `conversation_id`), then
+    binary frames of 16-bit little-endian mono PCM, and `{"type": "stop"}` to end. The
+    server sends JSON `ready`, `transcript` (`final` false, then true when a pause ends the
+    turn), `reply.start`, `reply.text`, `reply.done`, `interrupted` and `error` events, and
+    the reply's speech as binary frames of 24 kHz 16-bit PCM. 3 credits a turn."""
     secret, by_protocol = _secret(websocket)
     await websocket.accept(subprotocol=PROTOCOL if by_protocol else None)
     session: _Session | None = None
