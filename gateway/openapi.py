@@ -182,15 +182,19 @@ def install_openapi(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to customise it
 
 
-def websocket_routes(routes: Sequence[BaseRoute]) -> list[APIWebSocketRoute]:
-    """The WebSocket routes, also inside included routers (FastAPI 0.165 keeps each as one entry)."""
-    found: list[APIWebSocketRoute] = []
+def flat_routes(routes: Sequence[BaseRoute]) -> list[BaseRoute]:
+    """Every route, also those inside included routers (FastAPI 0.165 keeps each as one entry)."""
+    found: list[BaseRoute] = []
     for route in routes:
-        if isinstance(route, APIWebSocketRoute):
+        if hasattr(route, "original_router"):
+            found += flat_routes(route.original_router.routes)
+        else:
             found.append(route)
-        elif hasattr(route, "original_router"):
-            found += websocket_routes(route.original_router.routes)
     return found
+
+
+def websocket_routes(routes: Sequence[BaseRoute]) -> list[APIWebSocketRoute]:
+    return [route for route in flat_routes(routes) if isinstance(route, APIWebSocketRoute)]
 
 
 def _split(docstring: str) -> dict[str, str]:

@@ -23,7 +23,7 @@ from prometheus_client import REGISTRY
 from gateway.admission import AdmissionMiddleware, Outcome, Ticket, admit
 from gateway.app import create_app
 from gateway.errors import ApiError, install_error_handlers
-from gateway.openapi import AUTHENTICATED
+from gateway.openapi import AUTHENTICATED, flat_routes
 from gateway.settings import GatewaySettings
 from gateway.store.keys import ApiKey
 from services.stt.server import create_server as create_stt_server
@@ -44,14 +44,7 @@ def _calls(dependant) -> set:
 
 
 def _api_routes(routes: list) -> list[APIRoute]:
-    """Every APIRoute, also inside included routers (FastAPI 0.165 keeps those as one entry)."""
-    found: list[APIRoute] = []
-    for route in routes:
-        if isinstance(route, APIRoute):
-            found.append(route)
-        elif hasattr(route, "original_router"):
-            found += _api_routes(route.original_router.routes)
-    return found
+    return [route for route in flat_routes(routes) if isinstance(route, APIRoute)]
 
 
 def test_every_keyed_route_goes_through_admit() -> None:
