@@ -22,6 +22,13 @@ CHAT_APT_PACKAGES := apertium apertium-eng-spa apertium-eng-cat apertium-en-gl a
 APT_PACKAGES := $(TTS_APT_PACKAGES) $(CHAT_APT_PACKAGES)
 # And the servers the tests start (tests/servers.py): CI's only, the services never use them.
 TEST_APT_PACKAGES :=
+# Recordings of real people (docs/reference/real-speech-sources.md): a LibriVox reader (16 kHz),
+# Asterisk's prompts by Allison (en), June (fr) and Carlo (it) at 8 kHz (WAV) and 16 kHz
+# (G.722), with their transcripts (the packages without a suffix).
+REAL_SPEECH_APT_PACKAGES := pocketsphinx-testdata \
+	asterisk-core-sounds-en asterisk-core-sounds-en-wav asterisk-core-sounds-en-g722 \
+	asterisk-core-sounds-fr asterisk-core-sounds-fr-wav asterisk-core-sounds-fr-g722 \
+	asterisk-core-sounds-it asterisk-core-sounds-it-wav asterisk-core-sounds-it-g722
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 PROTOS := $(wildcard protos/speechmesh/v1/*.proto)
 GENERATED := speechmesh/v1/.generated
@@ -136,13 +143,24 @@ run-triton:
 # Its speech is a LibriVox clip from pocketsphinx-testdata, as the tests' is; Asterisk's French
 # prompts (8 kHz, with their transcripts) are bench/stt_fidelity.py's second language.
 BENCH_ARGS ?=
-bench: TEST_APT_PACKAGES := pocketsphinx-testdata asterisk-core-sounds-fr-wav asterisk-core-sounds-fr
-bench: proto models
+bench: TEST_APT_PACKAGES := $(REAL_SPEECH_APT_PACKAGES)
+bench: proto models eval-audio
 	$(BIN)/python bench/load.py $(BENCH_ARGS)
+
+# A real phone call of two women with its reference turns (RTTM) and words (STM), as
+# pyannote-audio's wheel ships them: only the sample is unpacked (the package pulls torch).
+# bench/diarization_real.py scores it when it is there.
+EVAL_AUDIO := var/eval-audio/pyannote
+.PHONY: eval-audio
+eval-audio: $(EVAL_AUDIO)/sample.rttm
+$(EVAL_AUDIO)/sample.rttm: | $(BIN)/python
+	tmp=$$(mktemp -d) && $(BIN)/python -m pip download --quiet --no-deps pyannote-audio==4.0.7 -d $$tmp && \
+	$(BIN)/python -m zipfile -e $$tmp/pyannote_audio-4.0.7-py3-none-any.whl $$tmp/wheel && \
+	mkdir -p $(EVAL_AUDIO) && cp $$tmp/wheel/pyannote/audio/sample/sample.* $(EVAL_AUDIO)/ && rm -rf $$tmp
 
 # CI (.ci/run) installs and tests every engine, XTTS included.
 test lint: CI_EXTRAS := all
-test lint: TEST_APT_PACKAGES := postgresql redis-server pocketsphinx-testdata asterisk-core-sounds-fr-wav chromium
+test lint: TEST_APT_PACKAGES := postgresql redis-server chromium $(REAL_SPEECH_APT_PACKAGES)
 
 # Two processes: much of the suite waits (service restarts, reconnect backoff, subprocesses),
 # so on 2 cores two workers finish sooner than one (docs/development.md, Suite time).

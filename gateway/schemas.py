@@ -183,6 +183,10 @@ class SttSegmentOut(BaseModel):
     text: str = Field(description="What was said in the segment.")
     # None unless diarize=true: no speaker is claimed without diarization.
     speaker: str | None = Field(description="SPEAKER_00, SPEAKER_01, ... with diarize=true; else null.")
+    language: str = Field(
+        description="ISO 639-1 language of the segment: the one given, else the one detected for it "
+        "(people in one recording may speak different languages)."
+    )
 
 
 class SttResponse(BaseModel):

@@ -40,7 +40,9 @@ def tone_dialog(turns: Sequence[tuple[int, int]], pause: float = 0.5) -> tuple[n
 
 def test_speaker_changes_split_segments_and_labels_follow_first_appearance() -> None:
     audio, transcript = tone_dialog([(3, 6), (1, 5), (3, 4), (2, 7)])
-    result = Diarizer(ToneEmbedder(), DiarizationSettings()).diarize(audio, transcript)
+    # Two clips a turn: a speaker of one clip is folded into another (clustering needs two).
+    settings = DiarizationSettings(min_clip_seconds=0.8, max_clip_seconds=1.2)
+    result = Diarizer(ToneEmbedder(), settings).diarize(audio, transcript)
 
     assert [segment.speaker for segment in result.segments] == ["SPEAKER_00", "SPEAKER_01", "SPEAKER_00", "SPEAKER_02"]
     assert [len(segment.words) for segment in result.segments] == [6, 5, 4, 7]
@@ -70,7 +72,8 @@ def test_speaker_count_bounds_are_honoured() -> None:
 
 def test_a_speaker_with_too_little_speech_is_folded_into_another() -> None:
     audio, transcript = tone_dialog([(1, 8), (2, 3), (1, 8), (3, 8)])
-    diarizer = Diarizer(ToneEmbedder(), DiarizationSettings(min_speaker_seconds=2.0))
+    settings = DiarizationSettings(min_speaker_seconds=2.0, min_clip_seconds=0.8, max_clip_seconds=1.2)
+    diarizer = Diarizer(ToneEmbedder(), settings)
 
     assert len({word.speaker for word in diarizer.diarize(audio, transcript).words}) == 2
     # Unless the caller says there are that many.
@@ -78,7 +81,8 @@ def test_a_speaker_with_too_little_speech_is_folded_into_another() -> None:
 
 
 def test_one_word_flip_inside_continuous_speech_is_smoothed() -> None:
-    audio, transcript = tone_dialog([(1, 4), (2, 1), (1, 4)], pause=0.0)
+    # Speaker 2's two lone words are two clips: a speaker to clustering, not to smoothing.
+    audio, transcript = tone_dialog([(1, 4), (2, 1), (1, 4), (2, 1), (1, 4)], pause=0.0)
     settings = DiarizationSettings(max_clip_seconds=0.4, min_clip_seconds=0, min_speaker_seconds=0)
 
     smoothed = Diarizer(ToneEmbedder(), settings).diarize(audio, transcript)
@@ -166,9 +170,9 @@ def test_embedder_gives_unit_vectors_closer_for_one_voice(embedder: DVectorEmbed
     same = [distance[i, j] for i in range(len(TURNS)) for j in range(i) if TURNS[i][0] == TURNS[j][0]]
     different = [distance[i, j] for i in range(len(TURNS)) for j in range(i) if TURNS[i][0] != TURNS[j][0]]
     assert max(same) < min(different)
-    # Whole turns of different voices sit near the threshold at worst (Piper's noise varies
-    # them); clustering works on shorter clips with average linkage, where the gap is wider.
-    assert max(same) < DiarizationSettings().threshold
+    # Synthetic voices lie far apart (0.6-0.84 between voices); real ones on the phone do not
+    # (tests/test_diarization_real.py), so clustering uses no absolute threshold between them.
+    assert max(same) < 0.5 < min(different)
 
 
 @pytest.mark.slow

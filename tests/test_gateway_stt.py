@@ -59,7 +59,7 @@ async def test_response_has_the_documented_shape(client, sentence):
     assert set(body) == {"text", "language", "duration", "segments"}
     assert body["language"] == "en" and response.headers["x-model"] == "whisper"
     for segment in body["segments"]:
-        assert set(segment) == {"start", "end", "text", "speaker"}
+        assert set(segment) == {"start", "end", "text", "speaker", "language"}
         assert segment["speaker"] is None and 0 <= segment["start"] <= segment["end"] <= body["duration"]
 
 

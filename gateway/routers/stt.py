@@ -37,6 +37,7 @@ def stt_response(reply: stt_pb2.RecognizeResponse, timestamps: bool, diarize: bo
                 end=seconds(segment.end_ms),
                 text=segment.text,
                 speaker=segment.speaker if diarize else None,
+                language=segment.language or reply.language,
             )
             for segment in reply.segments
         ],

@@ -2,9 +2,16 @@
 
 Whisper's word timestamps already say where speech is, so no separate VAD or
 segmentation model is needed: the words are grouped into clips of a few seconds (cut at
-pauses, where turns change), each clip is embedded, and agglomerative clustering on
-cosine distance decides how many voices there are and which clip is whose. Words take
-their clip's speaker, and Whisper segments are split wherever the speaker changes.
+pauses, where turns change), each clip is embedded, and spectral clustering of the clips'
+embeddings decides how many voices there are (the largest eigengap of the recording's own
+affinity matrix) and which clip is whose. Words take their clip's speaker, and Whisper
+segments are split wherever the speaker changes.
+
+Why not a distance threshold: on telephone speech the d-vector model puts every voice
+close together (two real women 0.16-0.29 apart, one woman's clips 0.11-0.34 apart at
+8 kHz), while synthetic voices lie 0.6-0.84 apart; a threshold tuned on one fails on the
+other. The eigengap looks at how the recording's clips group, not at absolute distances
+(figures: docs/performance.md, "Diarization on real speech"; bench/diarization_real.py).
 """
 
 from __future__ import annotations
@@ -24,29 +31,50 @@ from speechmesh.speakers import SpeakerEmbedder
 # Clips embedded per call: enough to fill the embedder's batches of 64 windows (a clip of
 # 1-2.5 s makes one to four), few enough that a cancelled call stops within a second.
 _EMBED_BATCH_CLIPS = 32
+# Clips clustered by the eigendecompositions at most (about 12 of them per recording, one per
+# pruning percentile tried): an hour has some 1,500 clips, reduced to this many groups first.
+_SPECTRAL_SIZE = 400
 
 
 class DiarizationSettings(BaseModel):
-    """Defaults tuned with the d-vector embedder on Whisper tiny.en word timestamps, over five
-    synthetic dialogs of 3-4 voices with 0.1-0.7 s between turns (tests/test_diarization.py)."""
+    """Defaults measured with the d-vector embedder on real speech (bench/diarization_real.py:
+    Asterisk prompts by two women and a man in dialogs at 8 kHz and 16 kHz, and pyannote's
+    two-woman phone call) and kept passing on the synthetic dialogs of tests/test_diarization.py
+    (Whisper word timestamps, 0.1-0.8 s between turns)."""
 
-    threshold: float = Field(default=0.5, gt=0, lt=2)
-    """Average-linkage cosine distance at which clustering stops merging: groups of clips
-    further apart are different speakers. Clips of one voice joined at 0.16-0.3, different
-    voices at 0.6-0.84; 0.45-0.55 gave the same answers, 0.4 split voices in two."""
+    max_speakers: int = Field(default=8, ge=1, le=32)
+    """The most speakers the eigengap may find when the request sets no `max_speakers`."""
+
+    p_percentile_min: float = Field(default=0.4, gt=0, lt=1)
+    """Affinity pruning searched from this percentile of each row up to 0.95 (spectralcluster's
+    auto-tune, as in its Turn-to-Diarize configuration): each clip keeps its closest
+    neighbours, and the percentile that gives the clearest eigengap is used. With it, every
+    real dialog of two and three speakers (8 and 16 kHz, 1.5-3 s clips) got its count and
+    100% of its clips right; the ICASSP 2018 recipe (row-max thresholding, Gaussian blur)
+    missed the count on 4 of 7 dialogs."""
+
+    same_speaker_distance: float = Field(default=0.14, gt=0, lt=2)
+    """Speakers whose (duration-weighted) centroids lie closer than this cosine distance are
+    one: the eigengap always finds at least two groups, so this decides one speaker against
+    several. Measured: one woman's prompts split in two lay 0.10-0.12 apart (8 and 16 kHz),
+    two different women 0.16-0.17 at 8 kHz and 0.39-0.40 at 16 kHz, a woman and a man
+    0.48-0.65. pyannote's two women on a phone line lie 0.09 apart, below one woman's own
+    spread: there the caller's `min_speakers=2` is needed (and is honoured)."""
 
     pause_seconds: float = Field(default=0.15, ge=0)
     """A silence between two words at least this long starts a new clip (so does a new
     Whisper segment): turns change at pauses, so clips rarely straddle two speakers."""
 
-    max_clip_seconds: float = Field(default=2.5, gt=0)
+    max_clip_seconds: float = Field(default=3.0, gt=0)
     """Speech without such a pause is cut into clips of at most this length, which bounds
-    how much of a turn taken without a pause goes to the previous speaker."""
+    how much of a turn taken without a pause goes to the previous speaker. Clips of 1.5-3 s
+    separated the real voices best: at 8 kHz one woman's 1-2.5 s clips spread up to 0.38
+    apart, 1.5-3 s ones 0.27 (two women: 0.29 median either way)."""
 
-    min_clip_seconds: float = Field(default=1.0, ge=0)
+    min_clip_seconds: float = Field(default=1.5, ge=0)
     """Shorter clips are merged into the neighbour across the weaker boundary: below about
-    0.8 s the model sees one padded window, and one voice's 1 s clips already lie up to 0.6
-    apart. Longer minimums merged more clips across turns and did worse."""
+    0.8 s the model sees one padded window, and short clips of one voice scatter. 1.0 s
+    labelled 92% of a two-woman 8 kHz dialog's clips right, 1.5 s all of them."""
 
     min_speaker_seconds: float = Field(default=2.0, ge=0)
     """A speaker with less speech than this in total is folded into the nearest other
@@ -101,7 +129,9 @@ class Diarizer:
         for clip, label in zip(clips, labels, strict=True):
             word_labels[clip.first : clip.last + 1] = [int(label)] * (clip.last - clip.first + 1)
         if self._settings.smooth:
-            word_labels = _smooth(words, word_labels, self._settings.pause_seconds)
+            smoothed = _smooth(words, word_labels, self._settings.pause_seconds)
+            if len(set(smoothed)) >= min(min_speakers, len(set(word_labels))):  # the count asked for stays
+                word_labels = smoothed
         return _relabel(transcript, _names(word_labels))
 
     def _embed(self, audio: np.ndarray, clips: Sequence[_Clip]) -> np.ndarray:
@@ -165,18 +195,38 @@ def _cut(audio: np.ndarray, clip: _Clip) -> np.ndarray:
 def _cluster(
     vectors: np.ndarray, seconds: np.ndarray, settings: DiarizationSettings, min_speakers: int, max_speakers: int
 ) -> np.ndarray:
-    """A speaker index per clip (0-based, any order)."""
-    from scipy.cluster.hierarchy import cut_tree, fcluster, linkage
-
-    # float64: scipy's cosine distances of float32 unit vectors can come out a hair below 0.
-    tree = linkage(vectors.astype(np.float64), method="average", metric="cosine")
-    labels: np.ndarray = fcluster(tree, t=settings.threshold, criterion="distance") - 1
-    found = labels.max() + 1
+    """A speaker index per clip (0-based, any order): at least `min_speakers` and at most
+    `max_speakers` of them (0 = unbounded), as far as there are clips to label."""
+    vectors = vectors.astype(np.float64)
     floor = min(max(min_speakers, 1), len(vectors))
-    wanted = min(max(found, floor), max_speakers or found)
-    if wanted != found:
-        # cut_tree, not fcluster's maxclust: it yields exactly `wanted` even where merges tie.
-        labels = cut_tree(tree, n_clusters=wanted).ravel()
+    ceiling = max(min(max_speakers or settings.max_speakers, len(vectors)), floor)
+    if ceiling == 1:
+        return np.zeros(len(vectors), dtype=int)
+    labels = _spectral(vectors, settings, max(floor, 2), ceiling)
+    if len(np.unique(labels)) < floor:  # k-means may leave a group empty
+        labels = _agglomerative(vectors, floor)
+    # A group of one clip is not a speaker the clustering can vouch for: its distance to the
+    # others is one clip's, which for one voice reaches 0.24-0.27 (Piper's joe, Allison at
+    # 16 kHz), against 0.10-0.16 between centroids of that voice's clips.
+    while len(np.unique(labels)) > floor:
+        present, sizes = np.unique(labels, return_counts=True)
+        if sizes.min() > 1:
+            break
+        lone = int(np.flatnonzero(labels == present[sizes.argmin()])[0])
+        others = [label for label in present if label != labels[lone]]
+        labels[lone] = max(
+            others, key=lambda label: float(vectors[lone] @ _centroid(vectors, seconds, labels == label))
+        )
+    # One speaker, or two groups of one speaker's clips: the eigengap cannot tell.
+    while len(np.unique(labels)) > floor:
+        present = np.unique(labels)
+        centroids = np.array([_centroid(vectors, seconds, labels == label) for label in present])
+        distance = 1 - centroids @ centroids.T
+        np.fill_diagonal(distance, np.inf)
+        a, b = np.unravel_index(np.argmin(distance), distance.shape)
+        if distance[a, b] >= settings.same_speaker_distance:
+            break
+        labels[labels == present[b]] = present[a]
     # Fold speakers with too little speech into their nearest neighbour, smallest first,
     # never going below the count asked for.
     while True:
@@ -185,9 +235,67 @@ def _cluster(
         if len(present) <= floor or totals.min() >= settings.min_speaker_seconds:
             return labels
         small = present[totals.argmin()]
-        centroids = {label: _centroid(vectors, seconds, labels == label) for label in present if label != small}
+        centroids_by_label = {
+            label: _centroid(vectors, seconds, labels == label) for label in present if label != small
+        }
         for i in np.flatnonzero(labels == small):
-            labels[i] = max(centroids, key=lambda label: float(vectors[i] @ centroids[label]))
+            labels[i] = max(centroids_by_label, key=lambda label: float(vectors[i] @ centroids_by_label[label]))
+
+
+def _spectral(vectors: np.ndarray, settings: DiarizationSettings, low: int, high: int) -> np.ndarray:
+    """`low`..`high` groups by spectralcluster (Turn-to-Diarize's recipe without its
+    constraints): row-wise percentile pruning of the cosine affinity, binarised and
+    symmetrised, the graph-cut Laplacian's largest eigengap, k-means on the normalised
+    spectral embeddings; the pruning percentile auto-tuned per recording (NME, as NeMo does).
+    Long recordings are first reduced to `_SPECTRAL_SIZE` groups by agglomerative clustering
+    (its multi-stage mode), which bounds the eigendecompositions to that size."""
+    if len(vectors) <= low + 1:  # too few clips for an eigengap to choose from
+        return _agglomerative(vectors, low)
+    # At least two clips a speaker for the eigengap to find: with 5 clips of one woman it
+    # found 4 groups, whose one-clip centroids lie as far apart as her clips do (0.1-0.27).
+    high = max(low, min(high, len(vectors) // 2))
+    from spectralcluster import (  # type: ignore[import-untyped]  # no stubs or py.typed
+        AutoTune,
+        LaplacianType,
+        RefinementName,
+        RefinementOptions,
+        SpectralClusterer,
+        SymmetrizeType,
+        ThresholdType,
+    )
+
+    clusterer = SpectralClusterer(
+        min_clusters=low,
+        max_clusters=high,
+        refinement_options=RefinementOptions(
+            thresholding_soft_multiplier=0.01,
+            thresholding_type=ThresholdType.Percentile,
+            thresholding_with_binarization=True,
+            thresholding_preserve_diagonal=True,
+            symmetrize_type=SymmetrizeType.Average,
+            refinement_sequence=[RefinementName.RowWiseThreshold, RefinementName.Symmetrize],
+        ),
+        autotune=AutoTune(
+            p_percentile_min=settings.p_percentile_min, p_percentile_max=0.95, init_search_step=0.05, search_level=1
+        ),
+        laplacian_type=LaplacianType.GraphCut,
+        row_wise_renorm=True,
+        custom_dist="cosine",
+        max_spectral_size=_SPECTRAL_SIZE if len(vectors) > _SPECTRAL_SIZE else None,
+    )
+    return np.asarray(clusterer.predict(vectors), dtype=int)
+
+
+def _agglomerative(vectors: np.ndarray, count: int) -> np.ndarray:
+    """Exactly `count` groups (average linkage on cosine distance); cut_tree, not fcluster's
+    maxclust, yields exactly that many even where merges tie."""
+    from scipy.cluster.hierarchy import cut_tree, linkage
+
+    if count >= len(vectors):
+        return np.arange(len(vectors))
+    if count <= 1:
+        return np.zeros(len(vectors), dtype=int)
+    return np.asarray(cut_tree(linkage(vectors, method="average", metric="cosine"), n_clusters=[count])[:, 0], int)
 
 
 def _centroid(vectors: np.ndarray, seconds: np.ndarray, members: np.ndarray) -> np.ndarray:

@@ -40,6 +40,8 @@ class Segment:
     no_speech_prob: float = 0.0
     temperature: float = 0.0
     tokens: tuple[int, ...] = ()
+    # ISO 639-1 language the segment was transcribed in (speakers may change language).
+    language: str = ""
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,7 @@ def _response(model: str, transcript: Transcript, language_given: bool) -> stt_p
                 no_speech_prob=segment.no_speech_prob,
                 temperature=segment.temperature,
                 tokens=segment.tokens,
+                language=segment.language or transcript.language,
             )
             for segment in transcript.segments
         ],

@@ -26,6 +26,8 @@ class Segment:
     text: str
     # None unless the transcription was diarized: no speaker is claimed without it.
     speaker: str | None
+    # ISO 639-1 language the segment was transcribed in (speakers may change language).
+    language: str = ""
 
 
 @dataclass(frozen=True)

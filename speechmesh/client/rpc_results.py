@@ -34,6 +34,7 @@ def transcript(reply: stt_pb2.RecognizeResponse, timestamps: bool, diarize: bool
                 end=_seconds(segment.end_ms),
                 text=segment.text,
                 speaker=segment.speaker if diarize else None,
+                language=segment.language or reply.language,
             )
             for segment in reply.segments
         ],

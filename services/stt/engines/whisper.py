@@ -102,7 +102,7 @@ class WhisperRecognizer:
         for segment in segments:
             checkpoint()
             decoded.append(segment)
-        result = tuple(_segment(segment) for segment in decoded)
+        result = tuple(_segment(segment, info.language) for segment in decoded)
         return Transcript(
             # Whisper's segment texts carry their own leading spaces (none in CJK).
             text="".join(segment.text for segment in decoded).strip(),
@@ -113,7 +113,7 @@ class WhisperRecognizer:
         )
 
 
-def _segment(segment) -> Segment:
+def _segment(segment, language: str) -> Segment:
     words = tuple(
         Word(text=word.word, start=float(word.start), end=float(word.end), probability=float(word.probability))
         for word in segment.words or ()
@@ -128,4 +128,5 @@ def _segment(segment) -> Segment:
         no_speech_prob=float(segment.no_speech_prob),
         temperature=float(segment.temperature or 0.0),
         tokens=tuple(segment.tokens),
+        language=language,
     )

@@ -21,17 +21,29 @@ again at the next temperature of Whisper's schedule, samples when the caller ask
 temperature, and keeps no state between calls (the pipeline keeps the last word time on
 itself: threads sharing one would mix).
 A chunk is one segment; word times, when asked, come from the cross-attention alignment.
+
+Two more passes keep every turn. A chunk's language is its own, not the file's first
+chunk's; one Whisper is unsure of is split where its clips' languages change, so each
+person is transcribed in the language they speak (whisper_languages.py). And a clip of a
+chunk that the chunk's text left mostly without words (aligned words cover under 30% of
+it; 79-95% of a clip is covered on speech the chunk did transcribe) is decoded alone: in
+English/Italian dialogs of Asterisk's prompts, decoded whole the chunk dropped 1-5 of six
+turns, Italian or English, even where Whisper was sure of one language for it. Speech in
+one language, transcribed whole, comes out as before, word for word and time for time.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from math import ceil
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from services.stt.engines import whisper_languages
 from services.stt.engines.whisper_batch import DecodeBatcher
+from services.stt.engines.whisper_languages import Detected
 from services.stt.recognizer import SAMPLE_RATE, RecognitionOptions, Segment, Transcript, Word
 from services.stt.windows import spans
 from speechmesh.common.cancel import checkpoint
@@ -42,6 +54,11 @@ if TYPE_CHECKING:
 
 # Whisper hears 30 s at a time.
 CHUNK_SECONDS = 30
+# Mel frames (10 ms each) a clip is encoded in for its language alone (`_glimpse`).
+_GLIMPSE_FRAMES = 1000
+# A clip whose words last less than this share of it is speech left without text
+# (`_uncovered`).
+_WORDS_SHARE = 0.3
 # Whisper's own tests of a failed decoding (faster-whisper's defaults): too repetitive, too
 # unsure, or silence.
 _COMPRESSION_RATIO_MAX = 2.4
@@ -75,6 +92,41 @@ class _Decoded:
         return not self.silent and (self.compression_ratio > _COMPRESSION_RATIO_MAX or unsure)
 
 
+class _Speech:
+    """The voice-activity clips of one file and the speech timeline they make joined, on
+    which Whisper's times of a unit are counted."""
+
+    def __init__(self, audio: np.ndarray, clips: list[dict[str, int]]) -> None:
+        self.audio = audio
+        self.clips = clips
+        self.samples = [clip["end"] - clip["start"] for clip in clips]
+        self.offsets = np.concatenate([[0], np.cumsum(self.samples)]) / SAMPLE_RATE
+
+    def seconds(self, i: int) -> float:
+        return self.samples[i] / SAMPLE_RATE
+
+    def unit(self, first: int, last: int) -> _Unit:
+        joined = np.concatenate([self.audio[clip["start"] : clip["end"]] for clip in self.clips[first : last + 1]])
+        return _Unit(first, last, joined, float(self.offsets[first]))
+
+
+@dataclass
+class _Unit:
+    """Consecutive clips decoded together, in one language."""
+
+    first: int  # index of its first clip
+    last: int  # index of its last clip, inclusive
+    audio: np.ndarray  # the clips' samples, joined
+    offset: float  # where it starts on the speech timeline, seconds
+    encoded: np.ndarray | None = None
+    language: str = ""
+    probability: float = 0.0
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return {"offset": self.offset, "duration": len(self.audio) / SAMPLE_RATE}
+
+
 def transcribe(
     model: WhisperModel,
     batcher: DecodeBatcher,
@@ -85,40 +137,199 @@ def transcribe(
 ) -> Transcript:
     """`audio` (float32 at 16 kHz) as a Transcript; a cancelled call stops between chunks.
     Called inside `batcher.transcribing()`, so the decoder waits for this call's chunks."""
-    from faster_whisper.vad import SpeechTimestampsMap, collect_chunks
+    from faster_whisper.vad import SpeechTimestampsMap
 
+    duration = len(audio) / SAMPLE_RATE
     clips = _clips(audio, options.vad_filter)
-    chunks, metadata = collect_chunks(audio, clips, max_duration=CHUNK_SECONDS) if clips else ([], [])
-    pieces = [(chunk, meta) for chunk, meta in zip(chunks, metadata, strict=True) if chunk.size]
+    if not clips:
+        language, probability = _language(model, options.language, audio)
+        return Transcript(text="", language=language, language_probability=probability, duration=duration)
     times = SpeechTimestampsMap(clips, SAMPLE_RATE)
-    language, probability = _language(model, options.language, audio if not pieces else None)
-    tokenizer: Tokenizer | None = None
-    segments: list[Segment] = []
-    texts: list[str] = []
-    for start in range(0, len(pieces), batch_size):
+    speech = _Speech(audio, clips)
+    given = _language(model, options.language, None)[0]
+    found: list[tuple[Segment, str, _Unit]] = []
+    first: _Unit | None = None
+    packed = [speech.unit(a, b) for a, b in _pack(speech.samples, range(len(clips)), set())]
+    for start in range(0, len(packed), batch_size):
         checkpoint()
-        batch = pieces[start : start + batch_size]
-        encoded = _encoded(model, [chunk for chunk, _ in batch])
-        if not language:
-            language, probability = _detected(model, encoded[:1])
-        if tokenizer is None:
-            tokenizer = _tokenizer(model, options, language)
-        decoded = _decode(model, batcher, tokenizer, encoded, options, beam_size)
-        metas = [meta for _, meta in batch]
-        words = _words(model, tokenizer, encoded, decoded, metas) if options.word_timestamps else [[]] * len(batch)
-        for result, meta, chunk_words in zip(decoded, metas, words, strict=True):
-            text = tokenizer.decode(result.tokens)
-            if text.strip() and not result.silent:
-                segments.append(_segment(text.strip(), result, meta, chunk_words, times))
-                texts.append(text)
+        batch = packed[start : start + batch_size]
+        for unit, encoded in zip(batch, _encoded(model, [unit.audio for unit in batch]), strict=True):
+            unit.encoded = encoded
+        units = [part for unit in batch for part in _by_language(model, speech, unit, given)]
+        first = first or units[0]
+        results = _transcribed(model, batcher, units, options, beam_size)
+        # Speech the text of its unit left without a word is decoded alone: Whisper skips a
+        # turn now and then (an English turn between English turns, on real speech), and
+        # alone it has nothing else to write.
+        gaps = [_uncovered(speech, unit, words) for unit, (_, words) in zip(units, results, strict=True)]
+        missed = [_alone(model, speech, unit, i, given) for unit, clips in zip(units, gaps, strict=True) for i in clips]
+        results += _transcribed(model, batcher, missed, options, beam_size)
+        for unit, (decoded, words), skipped in zip(
+            [*units, *missed], results, [*gaps, *[[]] * len(missed)], strict=True
+        ):
+            text = _tokenizer(model, options, unit.language).decode(decoded.tokens)
+            if not text.strip() or decoded.silent:
+                continue
+            if not skipped:
+                placed = words if options.word_timestamps else []
+                found.append((_segment(text.strip(), decoded, unit, placed, times), text, unit))
+                continue
+            # Its text is cut where the clips decoded alone lie, so segments do not overlap.
+            for run in _runs(speech, words, skipped):
+                piece = "".join(word["word"] for word in run)
+                placed = run if options.word_timestamps else []
+                segment = _segment(piece.strip(), decoded, unit, placed, times, whole=False)
+                found.append((segment, piece, unit))
+    found.sort(key=lambda item: item[0].start)
+    assert first is not None
+    if found:
+        language, probability = _dominant([(segment, unit) for segment, _, unit in found])
+    else:
+        language, probability = first.language, first.probability
     return Transcript(
         # Whisper's texts carry their own leading spaces (none in CJK).
-        text="".join(texts).strip(),
+        text="".join(text for _, text, _ in found).strip(),
         language=language,
         language_probability=probability,
-        duration=len(audio) / SAMPLE_RATE,
-        segments=tuple(segments),
+        duration=duration,
+        segments=tuple(segment for segment, *_ in found),
     )
+
+
+def _pack(samples: list[int], indices: Iterable[int], breaks: set[int]) -> list[tuple[int, int]]:
+    """Runs of consecutive clips of at most CHUNK_SECONDS (faster-whisper's collect_chunks
+    packs the same way), a new one at each index in `breaks`."""
+    runs: list[list[int]] = []
+    total = 0
+    for i in indices:
+        if not runs or i in breaks or total + samples[i] > CHUNK_SECONDS * SAMPLE_RATE:
+            runs.append([i, i])
+            total = 0
+        runs[-1][1] = i
+        total += samples[i]
+    return [(a, b) for a, b in runs]
+
+
+def _by_language(model: WhisperModel, speech: _Speech, unit: _Unit, given: str) -> list[_Unit]:
+    """`unit` with its language, or, when Whisper is unsure of it, split where its clips'
+    languages change (whisper_languages.py)."""
+    if given:
+        unit.language, unit.probability = given, 1.0
+        return [unit]
+    assert unit.encoded is not None
+    chunk = _detected(model, unit.encoded[None])
+    if chunk.sure or unit.first == unit.last:
+        unit.language, unit.probability = chunk.language, chunk.probability
+        return [unit]
+    indices = range(unit.first, unit.last + 1)
+    detected = [
+        _detected(model, _glimpse(model, speech.unit(i, i).audio))
+        if speech.seconds(i) >= whisper_languages.CLIP_SECONDS
+        else None
+        for i in indices
+    ]
+    chosen = whisper_languages.clip_languages(chunk, [speech.seconds(i) for i in indices], detected)
+    breaks = {indices[k] for k in range(1, len(indices)) if chosen[k][0] != chosen[k - 1][0]}
+    parts = []
+    for a, b in _pack(speech.samples, indices, breaks):
+        part = unit if (a, b) == (unit.first, unit.last) else speech.unit(a, b)
+        part.language, part.probability = chosen[a - unit.first]
+        if part.encoded is None:
+            part.encoded = _encoded(model, [part.audio])[0]
+        parts.append(part)
+    return parts
+
+
+def _glimpse(model: WhisperModel, clip: np.ndarray) -> np.ndarray:
+    """`clip` encoded for language detection only: at least 10 s of it and the silence after
+    it, not Whisper's 30 s. CTranslate2 takes the shorter input at a tenth of the cost (40 vs
+    400 ms, Whisper base, 2 threads), and on Asterisk's English and Italian prompts (1.5-3.7
+    s clips) detection agreed with the padded encoding or was surer; the clip's own frames
+    alone were not enough below 2 s ("Agent login", 1.5 s: Tagalog at 0.86). Decoding keeps
+    the padded encoding: its transcripts are what the tests measured."""
+    own = 2 * ceil(len(clip) / (2 * model.feature_extractor.hop_length))
+    frames = min(model.feature_extractor.nb_max_frames, max(_GLIMPSE_FRAMES, own))
+    features = np.ascontiguousarray(_features(model, clip)[..., :frames])
+    return np.array(model.encode(features[None]))
+
+
+def _alone(model: WhisperModel, speech: _Speech, unit: _Unit, i: int, given: str) -> _Unit:
+    """Clip `i` of `unit` as a unit of its own, in the unit's language unless sure of another."""
+    alone = speech.unit(i, i)
+    alone.encoded = _encoded(model, [alone.audio])[0]
+    alone.language, alone.probability = unit.language, unit.probability
+    if not given:
+        detected = _detected(model, alone.encoded[None])
+        alone.language, alone.probability = detected.choice((unit.language, detected.language), unit.language)
+    return alone
+
+
+def _uncovered(speech: _Speech, unit: _Unit, words: list[dict[str, Any]]) -> list[int]:
+    """Clips of a unit of several whose speech (at least CLIP_SECONDS) is mostly without
+    words: none, or only a neighbour's word aligned into its edge (Carlo's Italian turn lent
+    its first word to the end of an English turn the chunk had skipped)."""
+    if unit.first == unit.last:
+        return []  # decoding it alone again would write the same
+    missed = []
+    for i in range(unit.first, unit.last + 1):
+        start, end = speech.offsets[i], speech.offsets[i + 1]
+        spoken = sum(max(0.0, min(end, word["end"]) - max(start, word["start"])) for word in words)
+        if end - start >= whisper_languages.CLIP_SECONDS and spoken < _WORDS_SHARE * (end - start):
+            missed.append(i)
+    return missed
+
+
+def _runs(speech: _Speech, words: list[dict[str, Any]], skipped: list[int]) -> list[list[dict[str, Any]]]:
+    """`words` cut where the `skipped` clips are; a word aligned into a skipped clip goes
+    with the words after it (the turn it opens), or before it at the end."""
+    bounds = [speech.offsets[i + 1] for i in skipped]
+    runs: list[list[dict[str, Any]]] = [[] for _ in range(len(bounds) + 1)]
+    for word in words:
+        middle = (word["start"] + word["end"]) / 2
+        runs[sum(middle > bound for bound in bounds)].append(word)
+    if words and not runs[-1]:
+        runs[-2].extend(runs.pop())
+    return [run for run in runs if run]
+
+
+def _transcribed(
+    model: WhisperModel, batcher: DecodeBatcher, units: list[_Unit], options: RecognitionOptions, beam_size: int
+) -> list[tuple[_Decoded, list[dict[str, Any]]]]:
+    """Each unit decoded in its language, with its words aligned (on the speech timeline)
+    when they are asked for or a unit of several clips is checked for speech without words
+    (aligning a 7 s file's words cost a third of its transcription): units of one language
+    share a tokenizer and a decoding batch."""
+    results: list[tuple[_Decoded, list[dict[str, Any]]] | None] = [None] * len(units)
+    for language in dict.fromkeys(unit.language for unit in units):
+        group = [i for i, unit in enumerate(units) if unit.language == language]
+        tokenizer = _tokenizer(model, options, language)
+        encoded = np.stack([units[i].encoded for i in group])  # type: ignore[misc]  # all encoded by now
+        decoded = _decode(model, batcher, tokenizer, encoded, options, beam_size)
+        aligned = [k for k, i in enumerate(group) if options.word_timestamps or units[i].first != units[i].last]
+        words: list[list[dict[str, Any]]] = [[] for _ in group]
+        if aligned:
+            found = _words(
+                model,
+                tokenizer,
+                encoded[aligned],
+                [decoded[k] for k in aligned],
+                [units[group[k]].meta for k in aligned],
+            )
+            for k, unit_words in zip(aligned, found, strict=True):
+                words[k] = unit_words
+        for i, result, unit_words in zip(group, decoded, words, strict=True):
+            results[i] = (result, unit_words)
+    return [result for result in results if result is not None]
+
+
+def _dominant(found: list[tuple[Segment, _Unit]]) -> tuple[str, float]:
+    """The language of most of the transcribed speech, with the probability of its first
+    unit (for one language: the first chunk's, what faster-whisper reports)."""
+    seconds: dict[str, float] = {}
+    for segment, unit in found:
+        seconds[unit.language] = seconds.get(unit.language, 0.0) + segment.end - segment.start
+    language = max(seconds, key=lambda candidate: seconds[candidate])
+    return language, next(unit.probability for _, unit in found if unit.language == language)
 
 
 def _clips(audio: np.ndarray, vad: bool) -> list[dict[str, int]]:
@@ -170,15 +381,15 @@ def _language(model: WhisperModel, given: str, silent_audio: np.ndarray | None) 
     if not model.model.is_multilingual:
         return "en", 1.0
     if silent_audio is not None and silent_audio.size:
-        return _detected(model, _encoded(model, [silent_audio[: CHUNK_SECONDS * SAMPLE_RATE]]))
+        detected = _detected(model, _encoded(model, [silent_audio[: CHUNK_SECONDS * SAMPLE_RATE]]))
+        return detected.language, detected.probability
     return "", 0.0
 
 
-def _detected(model: WhisperModel, encoded: np.ndarray) -> tuple[str, float]:
-    """The likeliest language of the first encoded chunk (the file's first 30 s of speech,
-    what faster-whisper detects on)."""
-    token, probability = model.model.detect_language(_storage(encoded[:1]))[0][0]
-    return token[2:-2], float(probability)  # "<|fr|>" -> "fr"
+def _detected(model: WhisperModel, encoded: np.ndarray) -> Detected:
+    """Whisper's language probabilities for one encoded chunk."""
+    ranked = model.model.detect_language(_storage(encoded[:1]))[0]
+    return Detected(tuple((token[2:-2], float(probability)) for token, probability in ranked))  # "<|fr|>" -> "fr"
 
 
 def _tokenizer(model: WhisperModel, options: RecognitionOptions, language: str) -> Tokenizer:
@@ -274,8 +485,12 @@ def _words(
     return [output[0].get("words", []) for output in outputs]
 
 
-def _segment(text: str, result: _Decoded, meta: dict[str, Any], words: list[dict[str, Any]], times: Any) -> Segment:
-    """One chunk's segment, with times on the original audio."""
+def _segment(
+    text: str, result: _Decoded, unit: _Unit, words: list[dict[str, Any]], times: Any, whole: bool = True
+) -> Segment:
+    """A unit's segment (or, not `whole`, a piece of it: its tokens are the unit's), with
+    times on the original audio."""
+    meta = unit.meta
     placed = []
     for word in words:
         # A word's two ends are moved by the pause before the speech clip its middle is in.
@@ -296,5 +511,6 @@ def _segment(text: str, result: _Decoded, meta: dict[str, Any], words: list[dict
         compression_ratio=result.compression_ratio,
         no_speech_prob=result.no_speech_prob,
         temperature=result.temperature,
-        tokens=tuple(result.tokens),
+        tokens=tuple(result.tokens) if whole else (),
+        language=unit.language,
     )
