@@ -241,14 +241,14 @@ class TrippingEmbedder(ToneEmbedder):
 
 
 def test_diarization_stops_between_embedding_batches() -> None:
-    # 200 words in 200 clips (a pause after each).
-    words = tuple(Word(f" w{i}", i * 1.5, i * 1.5 + 1.2, 1.0) for i in range(200))
-    transcript = Transcript("", "en", 1.0, 300.0, (Segment(0.0, 300.0, "", words),))
+    # 200 words in 200 clips (a pause after each; each at least the clips' minimum length).
+    words = tuple(Word(f" w{i}", i * 2.0, i * 2.0 + 1.6, 1.0) for i in range(200))
+    transcript = Transcript("", "en", 1.0, 400.0, (Segment(0.0, 400.0, "", words),))
     token = threading.Event()
     embedder = TrippingEmbedder(token)
     diarizer = Diarizer(embedder, DiarizationSettings())
     with pytest.raises(Cancelled):
-        cancel.bound(token, diarizer.diarize, np.zeros(300 * SAMPLE_RATE, np.float32), transcript)
+        cancel.bound(token, diarizer.diarize, np.zeros(400 * SAMPLE_RATE, np.float32), transcript)
     assert embedder.calls == 1
 
 
