@@ -3,7 +3,7 @@
 
 import { call, formOf } from "./api.js";
 import { RecordButton } from "./recorder.js";
-import { busy, el, play } from "./ui.js";
+import { busy, el, fillModels, play } from "./ui.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -15,15 +15,7 @@ export function installClone(catalog) {
   });
   catalog.onModels((models) => {
     const cloners = models.filter((model) => model.supports_cloning);
-    $("clone-model").replaceChildren(
-      el("option", { value: "" }, "default"),
-      ...cloners.map((model) => {
-        const node = el("option", { value: model.id }, `${model.name} (${model.status})`);
-        node.disabled = model.status === "unavailable";
-        if (model.unavailable_reason) node.title = model.unavailable_reason;
-        return node;
-      }),
-    );
+    fillModels($("clone-model"), cloners, el("option", { value: "" }, "default"));
   });
 }
 

@@ -3,7 +3,7 @@
 // plays the format that way), and words highlighted from the timestamps option.
 
 import { call } from "./api.js";
-import { busy, el, play } from "./ui.js";
+import { busy, el, fillModels, play } from "./ui.js";
 
 const $ = (id) => document.getElementById(id);
 const MIME = { mp3: "audio/mpeg", wav: "audio/wav", flac: "audio/flac", ogg: "audio/ogg" };
@@ -20,23 +20,16 @@ export function installSpeak(catalog) {
   });
   $("speak-audio").addEventListener("timeupdate", highlight);
   catalog.onModels((models) => {
-    const select = $("speak-model");
-    const chosen = select.value;
-    select.replaceChildren(
-      ...models
-        .filter((model) => model.type === "tts")
-        .map((model) => option(model.id, `${model.name} (${model.status})`, model.status === "unavailable", model)),
+    fillModels(
+      $("speak-model"),
+      models.filter((model) => model.type === "tts"),
     );
-    if ([...select.options].some((o) => o.value === chosen)) select.value = chosen;
     loadVoices().catch(() => {});
   });
 }
 
-function option(value, text, disabled = false, model = null) {
-  const node = el("option", { value }, text);
-  node.disabled = disabled;
-  if (model?.unavailable_reason) node.title = model.unavailable_reason;
-  return node;
+function option(value, text) {
+  return el("option", { value }, text);
 }
 
 async function loadVoices() {

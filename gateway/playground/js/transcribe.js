@@ -3,7 +3,7 @@
 
 import { call, formOf } from "./api.js";
 import { RecordButton } from "./recorder.js";
-import { busy, el, play } from "./ui.js";
+import { busy, el, fillModels, play } from "./ui.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -14,18 +14,8 @@ export function installTranscribe(catalog) {
     busy(event.submitter || $("transcribe-form").querySelector("button[type=submit]"), () => transcribe(recorder));
   });
   catalog.onModels((models) => {
-    const select = $("transcribe-model");
-    const chosen = select.value;
     const stt = models.filter((model) => model.type === "stt");
-    if (!stt.length) return;
-    select.replaceChildren(
-      ...stt.map((model) => {
-        const node = el("option", { value: model.id }, `${model.name} (${model.status})`);
-        node.disabled = model.status === "unavailable";
-        return node;
-      }),
-    );
-    if (stt.some((model) => model.id === chosen)) select.value = chosen;
+    if (stt.length) fillModels($("transcribe-model"), stt);
   });
 }
 

@@ -49,6 +49,22 @@ export function el(tag, attributes = {}, ...children) {
   return node;
 }
 
+/** Fills a model picker: each model with its state, one that cannot run disabled (its reason
+ * on hover); `extra` options come first; the choice is kept while the model is listed. */
+export function fillModels(select, models, ...extra) {
+  const chosen = select.value;
+  select.replaceChildren(
+    ...extra,
+    ...models.map((model) => {
+      const node = el("option", { value: model.id }, `${model.name} (${model.status})`);
+      node.disabled = model.status === "unavailable";
+      if (model.unavailable_reason) node.title = model.unavailable_reason;
+      return node;
+    }),
+  );
+  if ([...select.options].some((option) => option.value === chosen)) select.value = chosen;
+}
+
 const urls = new WeakMap();
 /** Points `audio` at `blob`, freeing the URL it had. */
 export function play(audio, blob, autoplay = true) {
