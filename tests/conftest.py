@@ -60,6 +60,7 @@ if TYPE_CHECKING:  # loaded on first use, once per session
     from services.stt.engines.whisper import WhisperRecognizer
     from services.tts.engines.kokoro import KokoroSynthesizer
     from services.tts.engines.piper import PiperSynthesizer
+    from speechmesh.speakers.campplus import CamPlusEmbedder
     from speechmesh.speakers.dvector import DVectorEmbedder
 
 # The containers the seed page lists; MP4 and WebM are built here as a phone or browser would.
@@ -305,6 +306,16 @@ def embedder() -> DVectorEmbedder:
     from speechmesh.speakers.dvector import DVectorEmbedder
 
     model = DVectorEmbedder(threads=2)
+    model.load()
+    return model
+
+
+@pytest.fixture(scope="session")
+def campplus() -> CamPlusEmbedder:
+    """The CAM++ speaker embedder (diarization's default; 2 threads), from `make models`."""
+    from speechmesh.speakers.campplus import CamPlusEmbedder
+
+    model = CamPlusEmbedder(SttSettings().models_dir, threads=2)
     model.load()
     return model
 

@@ -1,8 +1,9 @@
 """Dialogs of real people for diarization, built from Debian's Asterisk prompts: shared by
 `tests/test_diarization_real.py` and `bench/diarization_real.py`.
 
-The voices (docs/reference/real-speech-sources.md): Allison Smith (woman, en-US), June
-Wallack (woman, fr-CA) and Carlo Flora (man, it-IT), each reading the same IVR prompts, as
+The voices (docs/reference/real-speech-sources.md): Allison Smith (woman, en-US and es-MX),
+June Wallack (woman, fr-CA), Carlo Flora (man, it-IT) and a Russian woman ("ru-woman" here; the
+package does not name her), each reading the same IVR prompts, as
 8 kHz WAV (telephone band) and 16 kHz G.722 (wideband), with their transcripts. A dialog
 is prompts of 3-5 s read by alternating voices, cut to their speech (the files carry a
 little silence at both ends) and joined with 0.3-0.8 s of silence. It is built at the
@@ -45,16 +46,18 @@ SUFFIXES: dict[Band, str] = {"narrow": ".wav", "wide": ".g722"}
 class Voice:
     folder: str
     language: str  # Whisper's code
-
-    @property
-    def transcript_file(self) -> Path:
-        return DOCS / f"asterisk-core-sounds-{self.language}" / f"core-sounds-{self.language}.txt.gz"
+    person: str  # who speaks: the reference's speaker label
 
 
 VOICES = {
-    "allison": Voice("en_US_f_Allison", "en"),
-    "june": Voice("fr_CA_f_June", "fr"),
-    "carlo": Voice("it_IT_m_Carlo", "it"),
+    "allison": Voice("en_US_f_Allison", "en", "allison"),
+    "june": Voice("fr_CA_f_June", "fr", "june"),
+    "carlo": Voice("it_IT_m_Carlo", "it", "carlo"),
+    # The same woman reading Spanish: one speaker in two languages.
+    "allison-es": Voice("es_MX_f_Allison", "es", "allison"),
+    # A woman from ivrvoice.ru (the package does not name her); Asterisk ships no transcript
+    # of her prompts, so her dialogs have no WER.
+    "ru-woman": Voice("ru_RU_f_IvrvoiceRU", "ru", "ru-woman"),
 }
 
 # Prompts every voice reads in 3-5 s (after trimming), with a transcript in all three
@@ -123,7 +126,9 @@ def transcripts(language: str) -> dict[str, str]:
     """Prompt name -> text, from the Asterisk transcript file of `language` (tones skipped,
     production notes in parentheses and quotes dropped)."""
     path = DOCS / f"asterisk-core-sounds-{language}" / f"core-sounds-{language}.txt.gz"
-    texts = {}
+    texts: dict[str, str] = {}
+    if not path.is_file():  # Russian: the prompts come without a transcript
+        return texts
     with gzip.open(path, "rt", encoding="utf-8-sig") as lines:
         for line in lines:
             name, _, text = line.partition(":")
@@ -181,18 +186,23 @@ def dialog(voices: Sequence[str], band: Band, name: str = "", prompts: Sequence[
             t += len(parts[-1])
         parts.append(prompt(voice, prompts[i], band))
         language = VOICES[voice].language
-        turns.append(Turn(voice, t / rate, (t + len(parts[-1])) / rate, language, transcripts(language)[prompts[i]]))
+        text = transcripts(language).get(prompts[i], "")
+        turns.append(Turn(VOICES[voice].person, t / rate, (t + len(parts[-1])) / rate, language, text))
         t += len(parts[-1])
     return Dialog(name or "+".join(dict.fromkeys(voices)), band, rate, np.concatenate(parts), tuple(turns))
 
 
 # The evaluation set, per band: two women (en, fr), a woman and a man (en, it), three people,
-# and one woman alone (what must stay one speaker).
+# three women (en, fr, ru), and one woman alone, in one language and in two (what must stay
+# one speaker).
+_THREE_TURNS = (0, 1, 2, 1, 0, 2, 0, 1, 2)  # who speaks each turn of a three-person dialog
 DIALOGS: dict[str, tuple[str, ...]] = {
     "allison+june": ("allison", "june") * 3,
     "allison+carlo": ("allison", "carlo") * 3,
-    "allison+june+carlo": ("allison", "june", "carlo", "june", "allison", "carlo", "allison", "june", "carlo"),
+    "allison+june+carlo": tuple(("allison", "june", "carlo")[i] for i in _THREE_TURNS),
+    "allison+june+ru-woman": tuple(("allison", "june", "ru-woman")[i] for i in _THREE_TURNS),
     "allison alone": ("allison",) * 4,
+    "allison en+es": ("allison", "allison-es") * 3,
 }
 
 

@@ -1086,6 +1086,7 @@ def test_image_installs_whisper_base_where_stt_reads_it() -> None:
     container = _main(_named(render("overlays/dev"), "Deployment", "stt"))
     models_dir = _env(container)["SPEECHMESH_STT_MODELS_DIR"]
     assert f"python -m services.stt.weights --models-dir {models_dir}" in dockerfile
+    assert f"python -m speechmesh.speakers.campplus_weights --models-dir {models_dir}" in dockerfile
     assert f"SPEECHMESH_STT_MODELS_DIR={models_dir}" in dockerfile
     assert f"COPY --from=build {models_dir} {models_dir}" in dockerfile
     (exposed,) = re.findall(r"^EXPOSE (.+)$", dockerfile, flags=re.MULTILINE)

@@ -4,14 +4,17 @@ Whisper's word timestamps already say where speech is, so no separate VAD or
 segmentation model is needed: the words are grouped into clips of a few seconds (cut at
 pauses, where turns change), each clip is embedded, and spectral clustering of the clips'
 embeddings decides how many voices there are (the largest eigengap of the recording's own
-affinity matrix) and which clip is whose. Words take their clip's speaker, and Whisper
-segments are split wherever the speaker changes.
+affinity matrix) and which clip is whose. Words take their clip's speaker; short pieces of
+speech merged into a clip are then embedded alone and move to a speaker they are clearly
+closer to (quick exchanges); Whisper segments are split wherever the speaker changes.
 
-Why not a distance threshold: on telephone speech the d-vector model puts every voice
-close together (two real women 0.16-0.29 apart, one woman's clips 0.11-0.34 apart at
+Why not a distance threshold alone: on telephone speech the d-vector model puts every voice
+close together (two real women 0.08-0.17 apart, one woman's clips up to 0.34 apart at
 8 kHz), while synthetic voices lie 0.6-0.84 apart; a threshold tuned on one fails on the
-other. The eigengap looks at how the recording's clips group, not at absolute distances
-(figures: docs/performance.md, "Diarization on real speech"; bench/diarization_real.py).
+other. The eigengap looks at how the recording's clips group, not at absolute distances, and
+the embedder is CAM++ (speechmesh/speakers/campplus.py), which puts different real women
+0.42-0.87 apart and one voice's clips within 0.24 (figures: docs/performance.md,
+"Diarization on real speech"; bench/diarization_real.py).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -34,13 +38,26 @@ _EMBED_BATCH_CLIPS = 32
 # Clips clustered by the eigendecompositions at most (about 12 of them per recording, one per
 # pruning percentile tried): an hour has some 1,500 clips, reduced to this many groups first.
 _SPECTRAL_SIZE = 400
+# The cosine distance below which two groups' centroids are one speaker, per embedder,
+# measured on the real dialogs (bench/diarization_real.py; docs/performance.md). CAM++: one
+# voice's clips split in two lie at most 0.24 apart, different women at least 0.42 (pyannote's
+# call; June and the Russian woman 0.48), so 0.3. d-vector: one voice split in two 0.10-0.12
+# (eigengap groups), two women at 8 kHz 0.16-0.17, but pyannote's two women 0.08-0.09, below
+# one woman's own spread: there no distance works.
+_SAME_SPEAKER_DISTANCE = {"campplus": 0.3, "dvector": 0.14}
 
 
 class DiarizationSettings(BaseModel):
-    """Defaults measured with the d-vector embedder on real speech (bench/diarization_real.py:
-    Asterisk prompts by two women and a man in dialogs at 8 kHz and 16 kHz, and pyannote's
-    two-woman phone call) and kept passing on the synthetic dialogs of tests/test_diarization.py
-    (Whisper word timestamps, 0.1-0.8 s between turns)."""
+    """Defaults measured on real speech (bench/diarization_real.py: Asterisk prompts by three
+    women and a man in dialogs at 8 kHz and 16 kHz, and pyannote's two-woman phone call) and
+    kept passing on the synthetic dialogs of tests/test_diarization.py (Whisper word
+    timestamps, 0.1-0.8 s between turns)."""
+
+    embedder: Literal["campplus", "dvector"] = "campplus"
+    """The speaker embedder (speechmesh/speakers/): CAM++ tells real voices apart where the
+    d-vector does not (pyannote's two women on the phone 0.43 against 0.08 apart; three women
+    at 16 kHz found as three, not two); the d-vector is kept for comparison
+    (bench/diarization_real.py) and is what voice cloning and conversion measure with."""
 
     max_speakers: int = Field(default=8, ge=1, le=32)
     """The most speakers the eigengap may find when the request sets no `max_speakers`."""
@@ -53,13 +70,10 @@ class DiarizationSettings(BaseModel):
     100% of its clips right; the ICASSP 2018 recipe (row-max thresholding, Gaussian blur)
     missed the count on 4 of 7 dialogs."""
 
-    same_speaker_distance: float = Field(default=0.14, gt=0, lt=2)
+    same_speaker_distance: float | None = Field(default=None, gt=0, lt=2)
     """Speakers whose (duration-weighted) centroids lie closer than this cosine distance are
     one: the eigengap always finds at least two groups, so this decides one speaker against
-    several. Measured: one woman's prompts split in two lay 0.10-0.12 apart (8 and 16 kHz),
-    two different women 0.16-0.17 at 8 kHz and 0.39-0.40 at 16 kHz, a woman and a man
-    0.48-0.65. pyannote's two women on a phone line lie 0.09 apart, below one woman's own
-    spread: there the caller's `min_speakers=2` is needed (and is honoured)."""
+    several. None: the value measured for the embedder (_SAME_SPEAKER_DISTANCE)."""
 
     pause_seconds: float = Field(default=0.15, ge=0)
     """A silence between two words at least this long starts a new clip (so does a new
@@ -79,6 +93,16 @@ class DiarizationSettings(BaseModel):
     min_speaker_seconds: float = Field(default=2.0, ge=0)
     """A speaker with less speech than this in total is folded into the nearest other
     speaker; a stray clip otherwise becomes a speaker of its own."""
+
+    short_turn_seconds: float = Field(default=0.4, ge=0)
+    """Pieces of speech between pauses from this long up to `min_clip_seconds` (0 = none) are
+    also embedded alone once the clips are clustered, and move to the speaker they are clearly
+    closer to: a quick "Hello?" or "Neither did I." of the other person would otherwise go to
+    the clip it was merged into."""
+
+    short_turn_margin: float = Field(default=0.1, ge=0, le=2)
+    """How much closer (cosine similarity to the speakers' centroids) a short piece must be to
+    another speaker than to its clip's to move there."""
 
     smooth: bool = True
     """Give a lone word the speaker of both its neighbours when no pause separates them."""
@@ -119,20 +143,42 @@ class Diarizer:
         words = transcript.words
         if not words:
             return transcript
-        clips = self._clips(transcript.segments)
-        labels = np.zeros(len(clips), dtype=int)
+        pieces = self._pieces(transcript.segments)
+        clips = _merge_short(list(pieces), self._settings.min_clip_seconds)
+        word_labels = [0] * len(words)
         if len(clips) > 1 and max_speakers != 1:
             vectors = self._embed(audio, clips)
             seconds = np.array([clip.seconds for clip in clips])
             labels = _cluster(vectors, seconds, self._settings, min_speakers, max_speakers)
-        word_labels = [0] * len(words)
-        for clip, label in zip(clips, labels, strict=True):
-            word_labels[clip.first : clip.last + 1] = [int(label)] * (clip.last - clip.first + 1)
+            for clip, label in zip(clips, labels, strict=True):
+                word_labels[clip.first : clip.last + 1] = [int(label)] * (clip.last - clip.first + 1)
+            if len(np.unique(labels)) > 1:
+                centroids = {int(label): _centroid(vectors, seconds, labels == label) for label in np.unique(labels)}
+                word_labels = _kept(self._short_turns(audio, pieces, word_labels, centroids), word_labels, min_speakers)
         if self._settings.smooth:
-            smoothed = _smooth(words, word_labels, self._settings.pause_seconds)
-            if len(set(smoothed)) >= min(min_speakers, len(set(word_labels))):  # the count asked for stays
-                word_labels = smoothed
+            word_labels = _kept(_smooth(words, word_labels, self._settings.pause_seconds), word_labels, min_speakers)
         return _relabel(transcript, _names(word_labels))
+
+    def _short_turns(
+        self, audio: np.ndarray, pieces: Sequence[_Clip], word_labels: list[int], centroids: dict[int, np.ndarray]
+    ) -> list[int]:
+        """Word labels with each short piece of speech (between pauses, merged into a longer
+        clip to be clustered) given the speaker it is clearly closest to on its own: a "Hello?"
+        or "Neither did I." of the other person inside a quick exchange."""
+        settings = self._settings
+        short = [piece for piece in pieces if settings.short_turn_seconds <= piece.seconds < settings.min_clip_seconds]
+        if not short or not settings.short_turn_seconds:
+            return word_labels
+        relabelled = list(word_labels)
+        speakers = list(centroids)
+        matrix = np.array([centroids[speaker] for speaker in speakers])
+        for piece, vector in zip(short, self._embed(audio, short), strict=True):
+            similarity = matrix @ vector
+            current = speakers.index(word_labels[piece.first])  # a piece lies within one clip
+            best = int(np.argmax(similarity))
+            if best != current and similarity[best] - similarity[current] >= settings.short_turn_margin:
+                relabelled[piece.first : piece.last + 1] = [speakers[best]] * (piece.last - piece.first + 1)
+        return relabelled
 
     def _embed(self, audio: np.ndarray, clips: Sequence[_Clip]) -> np.ndarray:
         """One embedding per clip, in batches with a cancellation checkpoint between them
@@ -145,9 +191,9 @@ class Diarizer:
             )
         return np.concatenate(batches)
 
-    def _clips(self, segments: Sequence[Segment]) -> list[_Clip]:
-        """Clips of consecutive words, cut where a Whisper segment starts, at pauses and at
-        the maximum length; short ones merged into a neighbour."""
+    def _pieces(self, segments: Sequence[Segment]) -> list[_Clip]:
+        """Runs of consecutive words, cut where a Whisper segment starts, at pauses and at
+        the maximum clip length."""
         settings = self._settings
         clips: list[_Clip] = []
         index = 0
@@ -164,7 +210,12 @@ class Diarizer:
                 else:
                     clip.last, clip.end = index, max(clip.end, word.end)
                 index += 1
-        return _merge_short(clips, settings.min_clip_seconds)
+        return clips
+
+
+def _kept(labels: list[int], before: list[int], min_speakers: int) -> list[int]:
+    """`labels`, unless relabelling them lost a speaker the caller's minimum needs."""
+    return labels if len(set(labels)) >= min(min_speakers, len(set(before))) else before
 
 
 def _merge_short(clips: list[_Clip], min_seconds: float) -> list[_Clip]:
@@ -224,7 +275,7 @@ def _cluster(
         distance = 1 - centroids @ centroids.T
         np.fill_diagonal(distance, np.inf)
         a, b = np.unravel_index(np.argmin(distance), distance.shape)
-        if distance[a, b] >= settings.same_speaker_distance:
+        if distance[a, b] >= (settings.same_speaker_distance or _SAME_SPEAKER_DISTANCE[settings.embedder]):
             break
         labels[labels == present[b]] = present[a]
     # Fold speakers with too little speech into their nearest neighbour, smallest first,

@@ -92,13 +92,19 @@ def build_registry(settings: SttSettings) -> EngineRegistry[Recognizer]:
 
 def _diarizer(settings: SttSettings) -> Diarizer:
     from speechmesh.speakers import SpeakerEmbedder
-    from speechmesh.speakers.dvector import MODEL_ID, DVectorEmbedder
     from speechmesh.speakers.triton import TritonEmbedder
 
+    model_id = settings.diarization.embedder
     embedder: SpeakerEmbedder
-    if settings.on_triton(MODEL_ID):
-        embedder = TritonEmbedder(settings.triton)
+    if settings.on_triton(model_id):
+        embedder = TritonEmbedder(settings.triton, model_id)
+    elif model_id == "campplus":
+        from speechmesh.speakers.campplus import CamPlusEmbedder
+
+        embedder = CamPlusEmbedder(settings.models_dir, threads=settings.whisper.threads)
     else:
+        from speechmesh.speakers.dvector import DVectorEmbedder
+
         embedder = DVectorEmbedder(threads=settings.whisper.threads)
     embedder.load()
     return Diarizer(embedder, settings.diarization)
