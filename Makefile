@@ -132,7 +132,7 @@ run: proto models
 # `triton` extra installs it).
 # Any model can stay in-process: make run-triton SPEECHMESH_TTS_RUNTIME='{"piper":"triton"}'.
 run-triton: export SPEECHMESH_TTS_RUNTIME ?= {"piper":"triton","kokoro":"triton"}
-run-triton: export SPEECHMESH_STT_RUNTIME ?= {"whisper":"triton","dvector":"triton"}
+run-triton: export SPEECHMESH_STT_RUNTIME ?= {"whisper":"triton","campplus":"triton"}
 run-triton: export SPEECHMESH_AUDIO_RUNTIME ?= {"repet-hpss":"triton"}
 run-triton: export SPEECHMESH_CHAT_RUNTIME ?= {"smollm2-135m":"triton"}
 run-triton: export SPEECHMESH_TRITON_GRPC_PORT ?= 8001

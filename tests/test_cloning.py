@@ -13,8 +13,9 @@ import pytest
 from speechmesh.common.audio.pcm import Pcm
 from speechmesh.common.audio.resample import resample
 from speechmesh.common.errors import InvalidArgument, InvalidAudio
+from speechmesh.speakers import SAMPLE_RATE
 from speechmesh.speakers import world as cloning
-from speechmesh.speakers.dvector import SAMPLE_RATE, DVectorEmbedder
+from speechmesh.speakers.dvector import DVectorEmbedder
 from speechmesh.speakers.world import VoiceProfile, adapt, nearest_voice, profile, similarity
 from tests.conftest import word_error_rate
 

@@ -44,15 +44,15 @@ TRITON_PODS = {
     "triton-piper": ("piper", "tts"),
     "triton-kokoro": ("kokoro", "tts-kokoro"),
     "triton-whisper": ("whisper", "stt"),
-    "triton-dvector": ("dvector", "stt"),
+    "triton-campplus": ("campplus", "stt"),
 }
 # Measured 2026-12-01 on 2 busy cores (the lead's figures, process start -> /v2/health/ready;
-# whisper and dvector were measured loading together): a startupProbe allows 10 times that.
-TRITON_READY_SECONDS = {"piper": 2.3, "kokoro": 2.6, "whisper": 3.2, "dvector": 3.2}
+# whisper was measured loading together with the d-vector): a startupProbe allows 10 times that.
+TRITON_READY_SECONDS = {"piper": 2.3, "kokoro": 2.6, "whisper": 3.2, "campplus": 2.8}
 # Measured 2026-12-01 in a simulation of the Triton pod (read-only root, tmpfs /tmp and
 # /dev/shm): resident memory (MiB) of tritonserver plus the model's stub at its peak under
 # the load in each Deployment's comment. Each pod requests at least that.
-TRITON_PEAK_MIB = {"piper": 118 + 549, "kokoro": 118 + 685, "whisper": 118 + 2568, "dvector": 118 + 739}
+TRITON_PEAK_MIB = {"piper": 118 + 549, "kokoro": 118 + 685, "whisper": 118 + 2568, "campplus": 153 + 290}
 # The audio pod's sizing (see deploy/k8s/base/audio.yaml): measured resident memory of the
 # loaded service with every engine (numba's cache cold, as in a new pod), and the peak of
 # one request above it (a 4-stem separation of 48 kHz stereo, the heaviest measured).
@@ -809,7 +809,7 @@ def test_gpus_go_only_to_engines_that_use_them(target: str) -> None:
     if target not in _with("gpu"):
         assert not with_gpu
         return
-    # Whisper only: Piper, Kokoro and the d-vector embedder run onnxruntime's CPU provider.
+    # Whisper only: Piper, Kokoro and the CAM++ embedder run onnxruntime's CPU provider.
     assert set(with_gpu) == {"triton-whisper"}
     deployment, container = with_gpu["triton-whisper"]
     assert (

@@ -44,7 +44,7 @@ TEXT = (
 
 @pytest_asyncio.fixture(scope="module")
 async def triton_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
-    """Triton with Piper (the tests' noiseless voice), Whisper base and the d-vector embedder."""
+    """Triton with Piper (the tests' noiseless voice), Whisper base and the CAM++ embedder."""
     env = {
         "SPEECHMESH_TTS_PIPER__NOISE_SCALE": str(TEST_PIPER.noise_scale),
         "SPEECHMESH_TTS_PIPER__NOISE_W_SCALE": str(TEST_PIPER.noise_w_scale),
@@ -52,9 +52,9 @@ async def triton_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[
         # As under make run-triton, Triton's environment tells the services to use Triton; the
         # engines inside it must still run in-process (or each would wait for itself).
         "SPEECHMESH_TTS_RUNTIME": '{"piper": "triton"}',
-        "SPEECHMESH_STT_RUNTIME": '{"whisper": "triton", "dvector": "triton"}',
+        "SPEECHMESH_STT_RUNTIME": '{"whisper": "triton", "campplus": "triton"}',
     }
-    async with triton_server(tmp_path_factory.mktemp("triton"), ["piper", "whisper", "dvector"], env) as url:
+    async with triton_server(tmp_path_factory.mktemp("triton"), ["piper", "whisper", "campplus"], env) as url:
         yield url
 
 
@@ -71,7 +71,7 @@ async def on_triton(triton_url: str, tmp_path_factory: pytest.TempPathFactory) -
         log_json=False,
         engines=["whisper"],
         models_dir=MODELS_DIR,
-        runtime={"whisper": "triton", "dvector": "triton"},
+        runtime={"whisper": "triton", "campplus": "triton"},
         triton=triton,
     )
     database = tmp_path_factory.mktemp("triton-gateway") / "speechmesh.db"

@@ -18,6 +18,7 @@ from services.stt.vad import SpeechDetector
 from services.stt.weights import whisper_base_path
 from speechmesh.common.models import ModelCard, ModelKind, Tier
 from speechmesh.common.registry import EngineRegistry, EngineSpec, placed
+from speechmesh.speakers import SpeakerEmbedder
 
 # Whisper's 99 languages; the engine reports the exact list once loaded.
 _WHISPER_CODES = (
@@ -90,22 +91,26 @@ def build_registry(settings: SttSettings) -> EngineRegistry[Recognizer]:
     return EngineRegistry(placed_specs, enabled=settings.engines, default_model=settings.default_model)
 
 
+def local_embedder(settings: SttSettings, model_id: str, threads: int) -> SpeakerEmbedder:
+    """Diarization's speaker embedder `model_id` (campplus or dvector) in this process."""
+    if model_id == "campplus":
+        from speechmesh.speakers.campplus import CamPlusEmbedder
+
+        return CamPlusEmbedder(settings.models_dir, threads=threads)
+    from speechmesh.speakers.dvector import DVectorEmbedder
+
+    return DVectorEmbedder(threads=threads)
+
+
 def _diarizer(settings: SttSettings) -> Diarizer:
-    from speechmesh.speakers import SpeakerEmbedder
     from speechmesh.speakers.triton import TritonEmbedder
 
     model_id = settings.diarization.embedder
     embedder: SpeakerEmbedder
     if settings.on_triton(model_id):
         embedder = TritonEmbedder(settings.triton, model_id)
-    elif model_id == "campplus":
-        from speechmesh.speakers.campplus import CamPlusEmbedder
-
-        embedder = CamPlusEmbedder(settings.models_dir, threads=settings.whisper.threads)
     else:
-        from speechmesh.speakers.dvector import DVectorEmbedder
-
-        embedder = DVectorEmbedder(threads=settings.whisper.threads)
+        embedder = local_embedder(settings, model_id, threads=settings.whisper.threads)
     embedder.load()
     return Diarizer(embedder, settings.diarization)
 

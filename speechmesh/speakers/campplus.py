@@ -22,13 +22,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from speechmesh.common.errors import ModelUnavailable
+from speechmesh.speakers import SAMPLE_RATE
 from speechmesh.speakers.campplus_weights import weights_path
 
 if TYPE_CHECKING:  # onnxruntime is imported on load, by services that have it
-    from onnxruntime import InferenceSession
+    from onnxruntime import InferenceSession, OrtValue
 
-MODEL_ID = "campplus"
-SAMPLE_RATE = 16000
 # Shorter clips are padded with silence to this length: the network strides time by two and
 # its statistics pooling needs two frames; under half a second says little of a voice anyway.
 _MIN_SAMPLES = SAMPLE_RATE // 2
@@ -40,6 +39,7 @@ class CamPlusEmbedder:
         self._weights = weights_path(models_dir)
         self._threads = threads
         self._session: InferenceSession | None = None
+        self._arrays: list[OrtValue] = []
 
     def load(self) -> None:
         try:
@@ -53,9 +53,12 @@ class CamPlusEmbedder:
             raise ModelUnavailable(f"CAM++ weights are not installed at {self._weights} (make models)")
         from speechmesh.speakers.state_dict import read_state_dict
 
-        model = campplus_graph.build(read_state_dict(self._weights))
+        model, weights = campplus_graph.build(read_state_dict(self._weights))
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = self._threads
+        # The session reads the weights where they are: they must live as long as it does.
+        self._arrays = [onnxruntime.OrtValue.ortvalue_from_numpy(array) for array in weights.values()]
+        options.add_external_initializers(list(weights), self._arrays)
         self._session = onnxruntime.InferenceSession(
             model.SerializeToString(), sess_options=options, providers=["CPUExecutionProvider"]
         )

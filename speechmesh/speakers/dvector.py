@@ -18,13 +18,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from speechmesh.common.errors import ModelUnavailable
+from speechmesh.speakers import SAMPLE_RATE
 
 if TYPE_CHECKING:  # onnxruntime is imported on load, by services that have it
     from onnxruntime import InferenceSession
 
-MODEL_ID = "dvector"
-# The embedder takes 16 kHz mono float32.
-SAMPLE_RATE = 16000
 
 # _extract_dvec hard-codes this floor; the metadata's `log_mel_floor` belongs to the
 # mask model's features, not to the embedder's.

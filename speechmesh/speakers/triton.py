@@ -1,7 +1,7 @@
 """A SpeakerEmbedder whose model runs in a Triton Inference Server (runtime = triton).
 
-A call's clips travel in one request (speechmesh/speakers/triton_model.py is the other
-side); Triton batches the requests of concurrent callers into one model call.
+A call's clips travel in one request (services/stt/triton_embedder.py is the other side);
+Triton batches the requests of concurrent callers into one model call.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from speechmesh.common.settings import TritonSettings
-from speechmesh.speakers.dvector import MODEL_ID, SAMPLE_RATE
+from speechmesh.speakers import SAMPLE_RATE
 from speechmesh.triton import wire
 from speechmesh.triton.remote import TritonModel
 
@@ -21,7 +21,7 @@ EMBEDDINGS = "EMBEDDINGS"
 
 
 class TritonEmbedder:
-    def __init__(self, settings: TritonSettings, model: str = MODEL_ID) -> None:
+    def __init__(self, settings: TritonSettings, model: str) -> None:
         self._remote = TritonModel(model, settings.address(model), settings.ready_timeout_seconds, batched=True)
         self._dim = 0
 

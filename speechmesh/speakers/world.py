@@ -38,8 +38,8 @@ from speechmesh.common.audio.pcm import Pcm
 from speechmesh.common.audio.resample import resample
 from speechmesh.common.cancel import checkpoint
 from speechmesh.common.errors import InvalidArgument, InvalidAudio
+from speechmesh.speakers import SAMPLE_RATE as PROFILE_RATE
 from speechmesh.speakers import SpeakerEmbedder
-from speechmesh.speakers.dvector import SAMPLE_RATE as PROFILE_RATE
 
 # WORLD analysis: 5 ms frames, F0 searched from low male to high female and child voices.
 FRAME_PERIOD_MS = 5.0

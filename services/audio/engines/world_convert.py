@@ -20,8 +20,8 @@ import numpy as np
 
 from speechmesh.common.audio.pcm import Pcm
 from speechmesh.common.audio.resample import resample
+from speechmesh.speakers import SAMPLE_RATE as EMBEDDER_RATE
 from speechmesh.speakers import world
-from speechmesh.speakers.dvector import SAMPLE_RATE as EMBEDDER_RATE
 from speechmesh.speakers.dvector import DVectorEmbedder
 from speechmesh.speakers.world import VoiceProfile
 

@@ -27,8 +27,8 @@ from speechmesh.common.audio.stretch import time_stretch
 from speechmesh.common.errors import InvalidArgument, InvalidAudio, ModelUnavailable
 from speechmesh.common.registry import EngineRegistry
 from speechmesh.common.sentences import split_sentences
+from speechmesh.speakers import SAMPLE_RATE as EMBEDDER_RATE
 from speechmesh.speakers import world as cloning
-from speechmesh.speakers.dvector import SAMPLE_RATE as EMBEDDER_RATE
 from speechmesh.speakers.dvector import DVectorEmbedder
 
 log = logging.getLogger(__name__)

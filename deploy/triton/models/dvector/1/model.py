@@ -1,6 +1,6 @@
-"""Triton python-backend model: the d-vector speaker embedder (speechmesh/speakers/triton_model.py)."""
+"""Triton python-backend model: the d-vector speaker embedder (services/stt/triton_embedder.py)."""
 
-from speechmesh.speakers.triton_model import EmbedderModel
+from services.stt.triton_embedder import EmbedderModel
 
 
 class TritonPythonModel(EmbedderModel):

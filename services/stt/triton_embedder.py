@@ -1,9 +1,13 @@
-"""The Triton side of the d-vector embedder: a python-backend model with dynamic batching.
+"""The Triton side of diarization's speaker embedder: a python-backend model with dynamic batching.
+
+`deploy/triton/models/<model>/1/model.py` names the embedder (campplus, the default, or
+dvector); it is built by this service's registry from the same settings (SPEECHMESH_STT_* in
+Triton's environment) as in-process.
 
 Each request carries its clips end to end in AUDIO (16 kHz float32) and their lengths in
 LENGTHS; Triton's dynamic batcher hands the requests that arrived together to one `execute`,
-and `execute` embeds all their clips in one `embed_many`, so the LSTM runs large batches
-across callers (the model's windows of every clip go through it a batch at a time).
+and `execute` embeds all their clips in one `embed_many` (the d-vector's LSTM then runs the
+windows of every caller's clips in large batches; CAM++ takes a clip a call either way).
 """
 
 from __future__ import annotations
@@ -12,18 +16,20 @@ from typing import Any
 
 import numpy as np
 
-from speechmesh.speakers.dvector import DVectorEmbedder
+from services.stt.registry import local_embedder
+from services.stt.settings import SttSettings
 from speechmesh.speakers.triton import EMBEDDINGS, LENGTHS
 from speechmesh.triton import wire
-from speechmesh.triton.hosting import HostedModel
+from speechmesh.triton.hosting import HostedModel, in_process
 
 
 class EmbedderModel(HostedModel):
     def setup(self, name: str, parameters: dict[str, str]) -> None:
-        self.embedder = DVectorEmbedder(threads=int(parameters.get("threads", "0")))
+        settings = in_process(SttSettings)
+        self.embedder = local_embedder(settings, name, threads=int(parameters.get("threads", "0")))
         self.embedder.load()
-        # One clip now: librosa's kernels compile (or fail, e.g. on a read-only cache folder)
-        # while the model loads, so a failure fails readiness, not the first request.
+        # One clip now: the d-vector's librosa kernels compile (or fail, e.g. on a read-only
+        # cache folder) while the model loads, so a failure fails readiness, not the first request.
         self.embedder.embed(np.zeros(16000, np.float32))
 
     def execute(self, requests: list[Any]) -> list[Any] | None:
