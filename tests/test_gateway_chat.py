@@ -48,12 +48,14 @@ async def _stt_words(client: httpx.AsyncClient, audio: bytes, language: str) -> 
 async def test_a_spoken_question_gets_a_transcript_an_answer_and_its_speech(
     client: httpx.AsyncClient, speak: Callable[[str], Pcm], whisper
 ) -> None:
-    question = _wav(speak("What is the capital of France?"))
+    # Not about France: asked that, SmolLM2-135M answers in French now and then ("Le Grand
+    # Paris, la femme de la France."), which the English reply voice reads as gibberish.
+    question = _wav(speak("Why is the sky blue?"))
     answer = await client.post("/v1/voice-chat/", files={"audio": ("question.wav", question, "audio/wav")})
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert set(body) == {"conversation_id", "user_text", "ai_text", "audio_url", "credits_used"}
-    assert {"capital", "france"} <= set(words(body["user_text"]))
+    assert {"sky", "blue"} <= set(words(body["user_text"]))
     assert body["credits_used"] == 3 and body["conversation_id"].startswith("conv_")
     assert body["ai_text"].strip()[-1] in ".!?" or body["ai_text"].endswith("...")
     speech = await client.get(_path(body["audio_url"]))

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from speechmesh.common.errors import ModelUnavailable
+from speechmesh.common.onnx import cpu_session
 from speechmesh.speakers import SAMPLE_RATE
 from speechmesh.speakers.campplus_weights import weights_path
 
@@ -54,13 +55,10 @@ class CamPlusEmbedder:
         from speechmesh.speakers.state_dict import read_state_dict
 
         model, weights = campplus_graph.build(read_state_dict(self._weights))
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = self._threads
         # The session reads the weights where they are: they must live as long as it does.
         self._arrays = [onnxruntime.OrtValue.ortvalue_from_numpy(array) for array in weights.values()]
-        options.add_external_initializers(list(weights), self._arrays)
-        self._session = onnxruntime.InferenceSession(
-            model.SerializeToString(), sess_options=options, providers=["CPUExecutionProvider"]
+        self._session = cpu_session(
+            model.SerializeToString(), self._threads, external=dict(zip(weights, self._arrays, strict=True))
         )
 
     def embed(self, audio: np.ndarray) -> np.ndarray:
