@@ -86,13 +86,15 @@ def _features(audio: np.ndarray) -> np.ndarray:
     no dither) less its mean over the clip."""
     import kaldi_native_fbank as knf
 
+    from speechmesh.speakers.campplus_graph import MEL_BINS
+
     clip = np.asarray(audio, np.float32).reshape(-1)
     if len(clip) < _MIN_SAMPLES:
         clip = np.pad(clip, (0, _MIN_SAMPLES - len(clip)))
     options = knf.FbankOptions()
     options.frame_opts.dither = 0
     options.frame_opts.samp_freq = SAMPLE_RATE
-    options.mel_opts.num_bins = 80
+    options.mel_opts.num_bins = MEL_BINS
     fbank = knf.OnlineFbank(options)
     fbank.accept_waveform(SAMPLE_RATE, clip.tolist())
     fbank.input_finished()
