@@ -1,8 +1,9 @@
 """The Triton side: the base of the python-backend models that host speechmesh engines.
 
-`deploy/triton/models/<model>/1/model.py` subclasses a kind's model (services/tts,
-services/stt, speechmesh/speakers `triton_model.py`), which builds the engine with the same
-code and settings as the in-process runtime and answers through `HostedModel`:
+`deploy/triton/models/<model>/1/model.py` subclasses a kind's model (`triton_model.py` of
+services/tts, stt, audio and chat; services/stt `triton_embedder.py`), which builds the
+engine with the same code and settings as the in-process runtime and answers through
+`HostedModel`:
 
 - Requests of one `execute` (a dynamic batch, or one) run at once in a thread pool, so an
   engine that batches its own work across concurrent calls (Whisper's DecodeBatcher) sees
