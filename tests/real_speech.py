@@ -5,7 +5,7 @@ The voices (docs/reference/real-speech-sources.md): Allison Smith (woman, en-US 
 June Wallack (woman, fr-CA), Carlo Flora (man, it-IT) and a Russian woman ("ru-woman" here; the
 package does not name her), each reading the same IVR prompts, as
 8 kHz WAV (telephone band) and 16 kHz G.722 (wideband), with their transcripts. A dialog
-is prompts of 3-5 s read by alternating voices, cut to their speech (the files carry a
+is prompts of 3-7 s read by alternating voices, cut to their speech (the files carry a
 little silence at both ends) and joined with 0.3-0.8 s of silence. It is built at the
 files' own rate and reaches the diarizer as the service would get it: encoded as a WAV,
 decoded and resampled to 16 kHz by `decode_audio`.
@@ -60,8 +60,9 @@ VOICES = {
     "ru-woman": Voice("ru_RU_f_IvrvoiceRU", "ru", "ru-woman"),
 }
 
-# Prompts every voice reads in 3-5 s (after trimming), with a transcript in all three
-# languages; a dialog takes its turns from this list in order, so no prompt repeats in it.
+# Prompts Allison, June and Carlo read in 3-5 s (after trimming; Allison's Spanish 4.5-7.6 s,
+# the Russian woman 2.6-5.9 s), with a transcript in en, fr, it and es; a dialog takes its
+# turns from this list in order, so no prompt repeats in it.
 PROMPTS = (
     "auth-incorrect",
     "vm-nobox",

@@ -18,6 +18,7 @@ import numpy as np
 
 from services.stt.registry import local_embedder
 from services.stt.settings import SttSettings
+from speechmesh.speakers import SAMPLE_RATE
 from speechmesh.speakers.triton import EMBEDDINGS, LENGTHS
 from speechmesh.triton import wire
 from speechmesh.triton.hosting import HostedModel, in_process
@@ -30,7 +31,7 @@ class EmbedderModel(HostedModel):
         self.embedder.load()
         # One clip now: the d-vector's librosa kernels compile (or fail, e.g. on a read-only
         # cache folder) while the model loads, so a failure fails readiness, not the first request.
-        self.embedder.embed(np.zeros(16000, np.float32))
+        self.embedder.embed(np.zeros(SAMPLE_RATE, np.float32))
 
     def execute(self, requests: list[Any]) -> list[Any] | None:
         """Every clip of every request in one `embed_many`, then each request its rows."""
